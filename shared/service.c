@@ -1,0 +1,235 @@
+/* The service skeleton shared by the four services: wiring of metrics, Redis, Kafka and HTTP,
+ * readiness, and the batch loop that keeps the offset-after-acknowledgement invariant. */
+#include "service.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "lifecycle.h"
+#include "log.h"
+
+#define SC_SERVICE_POLL_MS 100
+#define SC_SERVICE_BACKOFF_MIN_MS 100
+#define SC_SERVICE_BACKOFF_MAX_MS 5000
+
+int sc_service_configure(int argc, char **argv, const char *service, const char *summary,
+                         const struct sc_config_item *items, size_t n_items, void *config)
+{
+    int check_only = 0;
+    int rc = sc_config_args(argc, argv, summary, items, n_items, &check_only);
+    if (rc != 0)
+        return rc;
+    char errstr[512];
+    if (sc_config_load(items, n_items, config, 1, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "socialcare-%s: configuration error: %s\n", service, errstr);
+        return -1;
+    }
+    struct sc_common_config *common = config; /* the common member comes first */
+    int level = sc_log_level_parse(common->log_level);
+    if (level < 0) {
+        fprintf(stderr, "socialcare-%s: configuration error: LOG_LEVEL: \"%s\" is not a level\n",
+                service, common->log_level);
+        return -1;
+    }
+    if (check_only) {
+        printf("socialcare-%s: configuration OK\n", service);
+        return 1;
+    }
+    char name[64];
+    snprintf(name, sizeof(name), "socialcare-%s", service);
+    sc_log_init(name, level, 2);
+    sc_lifecycle_install();
+    sc_config_log(items, n_items, config);
+    return 0;
+}
+
+static int sc_service_ready(void *opaque, char *why, size_t why_size)
+{
+    const struct sc_service *svc = opaque;
+    if (!sc_producer_healthy(svc->producer)) {
+        snprintf(why, why_size, "kafka unreachable");
+        return 0;
+    }
+    if (svc->consumer) {
+        if (!sc_consumer_healthy(svc->consumer)) {
+            snprintf(why, why_size, "kafka unreachable");
+            return 0;
+        }
+        if (sc_consumer_assigned(svc->consumer) <= 0) {
+            snprintf(why, why_size, "no partitions assigned");
+            return 0;
+        }
+    }
+    if (svc->redis && !sc_redis_healthy(svc->redis)) {
+        snprintf(why, why_size, "redis unreachable");
+        return 0;
+    }
+    return 1;
+}
+
+int sc_service_init(struct sc_service *svc, const struct sc_service_opts *opts,
+                    struct sc_common_config *common, char *errstr, size_t errstr_size)
+{
+    memset(svc, 0, sizeof(*svc));
+    svc->name = opts->name;
+    svc->common = common;
+    svc->metrics = sc_metrics_new(opts->name, SC_VERSION);
+    svc->m_batches = sc_metrics_counter(svc->metrics, "socialcare_batches_total",
+                                        "Consumed batches by outcome", "outcome");
+    svc->m_batch_seconds = sc_metrics_histogram(
+        svc->metrics, "socialcare_batch_duration_seconds",
+        "Time to process a batch, including produce acknowledgements", NULL,
+        sc_metrics_latency_buckets, sc_metrics_latency_buckets_count);
+    svc->m_messages = sc_metrics_counter(svc->metrics, "socialcare_messages_processed_total",
+                                         "Consumed messages whose offsets were stored", NULL);
+
+    if (opts->use_redis) {
+        svc->redis = sc_redis_new(common->redis_url, 2000, errstr, errstr_size);
+        if (!svc->redis)
+            return SC_EINVAL;
+        if (sc_redis_connect(svc->redis) != 0)
+            sc_log(SC_LOG_WARNING, "REDIS", "redis not reachable yet; will retry");
+    }
+
+    char client_id[64];
+    snprintf(client_id, sizeof(client_id), "socialcare-%s", opts->name);
+    struct sc_kafka_conf kconf = {
+        .brokers = common->kafka_brokers,
+        .client_id = client_id,
+        .props = common->kafka_props,
+        .n_props = common->n_kafka_props,
+        .metrics = svc->metrics,
+    };
+    svc->producer = sc_producer_new(&kconf, errstr, errstr_size);
+    if (!svc->producer)
+        return SC_EINVAL;
+    if (opts->n_topics > 0) {
+        svc->consumer = sc_consumer_new(&kconf, common->kafka_group_id, opts->topics,
+                                        opts->n_topics, errstr, errstr_size);
+        if (!svc->consumer)
+            return SC_EINVAL;
+    }
+
+    struct sc_http_config hconf = {
+        .port = (int)common->http_port,
+        .metrics = svc->metrics,
+        .ready = sc_service_ready,
+        .ready_opaque = svc,
+    };
+    svc->http = sc_http_new(&hconf, errstr, errstr_size);
+    if (!svc->http)
+        return SC_EINVAL;
+    return 0;
+}
+
+int sc_service_start(struct sc_service *svc, char *errstr, size_t errstr_size)
+{
+    int rc = sc_http_start(svc->http, errstr, errstr_size);
+    if (rc != 0)
+        return rc;
+    sc_lifecycle_ready(svc->name, sc_http_port(svc->http));
+    return 0;
+}
+
+/* Sleeps up to ms, waking early when a stop is requested. */
+void sc_service_backoff(int ms)
+{
+    int64_t until = sc_now_ms() + ms;
+    while (!sc_lifecycle_stopping() && sc_now_ms() < until) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Waits until every send of the group was reported; the reports reference `delivery`, so it
+ * may not go out of scope before. librdkafka reports every message within
+ * message.timeout.ms, so this ends. */
+int sc_service_settle(struct sc_service *svc, struct sc_delivery *delivery)
+{
+    int rc;
+    do {
+        rc = sc_producer_wait(svc->producer, delivery, 1000);
+        if (rc == SC_ETIMEDOUT)
+            sc_log(SC_LOG_WARNING, "KAFKA", "still waiting for delivery reports");
+    } while (rc == SC_ETIMEDOUT);
+    return rc;
+}
+
+int sc_service_run(struct sc_service *svc, sc_service_batch_fn batch, sc_service_idle_fn idle,
+                   void *opaque)
+{
+    size_t max = 500;
+    rd_kafka_message_t **msgs = sc_calloc(max, sizeof(*msgs));
+    int backoff_ms = 0;
+
+    while (!sc_lifecycle_stopping()) {
+        if (!svc->consumer) {
+            int busy = idle ? idle(opaque) : 0;
+            sc_producer_poll(svc->producer, busy ? 0 : SC_SERVICE_POLL_MS);
+            continue;
+        }
+        size_t n = sc_consumer_poll_batch(svc->consumer, msgs, max, SC_SERVICE_POLL_MS);
+        sc_producer_poll(svc->producer, 0);
+        if (n == 0) {
+            if (idle)
+                (void)idle(opaque);
+            continue;
+        }
+        int64_t t0 = sc_now_ms();
+        struct sc_delivery delivery = {0};
+        int rc = batch(opaque, msgs, n, &delivery);
+        int drc = sc_service_settle(svc, &delivery);
+        if (rc == 0 && drc != 0)
+            rc = drc;
+        if (rc == 0)
+            rc = sc_consumer_store(svc->consumer, msgs, n);
+        if (rc == 0) {
+            sc_metric_inc(svc->m_batches, SC_LABELS("ok"));
+            sc_metric_add(svc->m_messages, NULL, (double)n);
+            sc_metric_observe(svc->m_batch_seconds, NULL, (double)(sc_now_ms() - t0) / 1e3);
+            backoff_ms = 0;
+        } else {
+            sc_metric_inc(svc->m_batches, SC_LABELS("retried"));
+            sc_log(SC_LOG_WARNING, "MAIN", "batch of %zu failed (%s); consuming it again", n,
+                   sc_strerror(rc));
+            if (sc_consumer_rewind(svc->consumer, msgs, n) != 0)
+                sc_log(SC_LOG_ERR, "KAFKA", "rewind failed; batch will come after restart");
+            backoff_ms = backoff_ms ? backoff_ms * 2 : SC_SERVICE_BACKOFF_MIN_MS;
+            if (backoff_ms > SC_SERVICE_BACKOFF_MAX_MS)
+                backoff_ms = SC_SERVICE_BACKOFF_MAX_MS;
+        }
+        sc_consumer_release(msgs, n);
+        if (backoff_ms)
+            sc_service_backoff(backoff_ms);
+    }
+    sc_free(msgs);
+
+    sc_log(SC_LOG_INFO, "MAIN", "stopping: draining in-flight work");
+    int64_t deadline = sc_now_ms() + svc->common->drain_timeout_ms;
+    if (svc->consumer && sc_consumer_commit(svc->consumer, true) != 0)
+        sc_log(SC_LOG_WARNING, "KAFKA", "final commit failed");
+    int remaining = (int)(deadline - sc_now_ms());
+    rd_kafka_resp_err_t ferr =
+        rd_kafka_flush(sc_producer_handle(svc->producer), remaining > 0 ? remaining : 0);
+    if (ferr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        sc_log(SC_LOG_WARNING, "KAFKA", "drain timed out with messages still queued");
+        return SC_ETIMEDOUT;
+    }
+    return 0;
+}
+
+void sc_service_cleanup(struct sc_service *svc)
+{
+    sc_http_free(svc->http);
+    svc->http = NULL;
+    sc_consumer_free(svc->consumer);
+    svc->consumer = NULL;
+    sc_producer_free(svc->producer, (int)svc->common->drain_timeout_ms);
+    svc->producer = NULL;
+    sc_redis_free(svc->redis);
+    svc->redis = NULL;
+    sc_metrics_free(svc->metrics);
+    svc->metrics = NULL;
+}
