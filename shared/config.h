@@ -37,7 +37,9 @@ struct sc_kv {
 };
 
 /* Settings every service has; embed as the member `common` of the service's struct and list
- * SC_CONFIG_COMMON_ITEMS(type) in its table. */
+ * SC_CONFIG_COMMON_ITEMS(type) in its table. The `common` member must be the FIRST member of
+ * the service's struct: sc_config_load finds it at offset 0 (and checks that the table's
+ * KAFKA_BROKERS and DRAIN_TIMEOUT_MS items agree with that). */
 struct sc_common_config {
     char *kafka_brokers;
     char *kafka_group_id;
@@ -90,12 +92,17 @@ struct sc_common_config {
 /* @brief Fills base (a service struct) from the environment by the table: defaults, then the
  *        variable, then NAME_FILE for string items; validates types and ranges, and collects
  *        KAFKA_* passthrough properties when the table has a `common` (has_common != 0).
- * @returns 0, or SC_EINVAL with errstr naming the variable and what is wrong.
+ *        With has_common, base must start with `struct sc_common_config common` (first
+ *        member), the table must hold SC_CONFIG_COMMON_ITEMS, and LOG_LEVEL is validated;
+ *        KAFKA_<X>_FILE passes <x> through with the file's contents.
+ * @returns 0, or SC_EINVAL with errstr naming the variable and what is wrong (never the value
+ *          of a SECRET item). base must be zeroed (or cleaned up) beforehand.
  * @remark On failure, what was filled is still released by sc_config_cleanup. */
 int sc_config_load(const struct sc_config_item *items, size_t n_items, void *base,
                    int has_common, char *errstr, size_t errstr_size) SC_WUR;
 
-/* @brief Frees the strings and passthrough list that sc_config_load stored in base. */
+/* @brief Frees the strings and passthrough list that sc_config_load stored in base and sets
+ *        the pointers to NULL, so calling it twice is harmless. */
 void sc_config_cleanup(const struct sc_config_item *items, size_t n_items, void *base,
                        int has_common);
 
