@@ -38,7 +38,8 @@ const char *sc_log_level_name(int level);
 
 void sc_log_emit(int level, const char *fac, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void sc_log_vemit(int level, const char *fac, const char *fmt, va_list ap);
+void sc_log_vemit(int level, const char *fac, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* @brief Writes a message that is already formatted (e.g. from a library's log callback). */
 void sc_log_raw(int level, const char *fac, const char *msg);
