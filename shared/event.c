@@ -560,7 +560,7 @@ const char *sc_event_path(const json_t *event, const char *key1, const char *key
 
 char *sc_event_dump(const json_t *event, size_t *len)
 {
-    char *out = json_dumps(event, JSON_COMPACT);
+    char *out = json_dumps(event, JSON_COMPACT | JSON_REAL_PRECISION(6));
     if (len)
         *len = out ? strlen(out) : 0;
     return out;

@@ -36,9 +36,6 @@ static int classifier_handle(struct classifier *cl, const rd_kafka_message_t *ms
     json_t *post = sc_event_parse(msg->payload, msg->len, SC_EVENT_POST, NULL, reason,
                                   sizeof(reason));
     if (!post) {
-        sc_log(SC_LOG_WARNING, "CLASSIFY", "dead-lettering %s [%d] @%lld: %s",
-               rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset,
-               reason);
         return sc_producer_dead_letter(cl->svc.producer, common->topic_dlq, "classifier",
                                        reason, msg, msg->payload, msg->len, delivery);
     }

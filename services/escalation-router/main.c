@@ -149,8 +149,6 @@ static int router_prepare(struct router *rt, const rd_kafka_message_t *msg,
         }
         return 0;
     }
-    sc_log(SC_LOG_WARNING, "ROUTE", "dead-lettering %s [%d] @%lld: %s",
-           rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset, reason);
     return sc_producer_dead_letter(rt->svc.producer, common->topic_dlq, "escalation-router",
                                    reason, msg, msg->payload, msg->len, delivery);
 }

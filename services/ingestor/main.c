@@ -199,8 +199,6 @@ static int ingestor_replay_step(void *opaque)
                                       sizeof(reason));
         if (!post) {
             sc_metric_inc(in->m_posts, SC_LABELS("replay", "rejected"));
-            sc_log(SC_LOG_WARNING, "REPLAY", "line %lld dead-lettered: %s",
-                   in->replayed + (long long)taken, reason);
             if (sc_producer_dead_letter(in->svc.producer, in->conf.common.topic_dlq,
                                         "ingestor", reason, NULL, in->line, (size_t)len,
                                         &dlq) != 0)

@@ -135,9 +135,6 @@ static int responder_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
         items[i].reply = sc_event_parse(msgs[i]->payload, msgs[i]->len, SC_EVENT_REPLY, NULL,
                                         reason, sizeof(reason));
         if (!items[i].reply) {
-            sc_log(SC_LOG_WARNING, "REPLY", "dead-lettering %s [%d] @%lld: %s",
-                   rd_kafka_topic_name(msgs[i]->rkt), (int)msgs[i]->partition,
-                   (long long)msgs[i]->offset, reason);
             rc = sc_producer_dead_letter(rs->svc.producer, rs->conf.common.topic_dlq,
                                          "responder", reason, msgs[i], msgs[i]->payload,
                                          msgs[i]->len, delivery);
