@@ -17,7 +17,10 @@
 struct sc_kafka_conf {
     const char *brokers;       /* bootstrap.servers */
     const char *client_id;     /* e.g. "socialcare-classifier" */
-    const struct sc_kv *props; /* passthrough properties applied after our defaults */
+    /* Passthrough properties, applied after our defaults. A property librdkafka documents
+     * for the other client type only (e.g. fetch.wait.max.ms on a producer) is skipped;
+     * an unknown name or an invalid value fails the constructor, naming the property. */
+    const struct sc_kv *props;
     size_t n_props;
     struct sc_metrics *metrics; /* may be NULL */
 };
@@ -27,11 +30,12 @@ struct sc_kafka_conf {
 struct sc_producer;
 
 /* A group of sends awaited together (e.g. everything produced for one consumed batch).
- * Zero-initialise; do not touch the fields while sends are pending. */
+ * Zero-initialise (`struct sc_delivery d = {0};`); do not write the fields while sends
+ * are pending. The fields are C11 atomics: plain reads are atomic loads. */
 struct sc_delivery {
-    int pending; /* atomic: sends not yet reported */
-    int failed;  /* atomic: sends reported failed */
-    int last_err; /* rd_kafka_resp_err_t of the last failure */
+    _Atomic int pending;  /* sends not yet reported */
+    _Atomic int failed;   /* sends reported failed */
+    _Atomic int last_err; /* rd_kafka_resp_err_t of the last failure */
 };
 
 /* @brief Creates an idempotent producer (acks=all, lz4, small linger).
@@ -49,7 +53,9 @@ int sc_producer_send(struct sc_producer *producer, const char *topic, const void
 
 /* @brief Sends `value` (the original bytes) to the dead-letter topic with headers
  *        reason, service, source.topic, source.partition, source.offset (when src != NULL).
- *        Counts socialcare_dead_lettered_total{service,reason_class}.
+ *        reason should start with a short class ("invalid_json: ..."); the header keeps
+ *        its first 256 bytes. key = src's key. Counts socialcare_dead_lettered_total
+ *        {service,reason}, where the label is the class (the text before the first ':').
  * @returns as sc_producer_send. */
 int sc_producer_dead_letter(struct sc_producer *producer, const char *dlq_topic,
                             const char *service, const char *reason,
@@ -92,7 +98,9 @@ size_t sc_consumer_poll_batch(struct sc_consumer *consumer, rd_kafka_message_t *
 
 /* @brief Stores, per partition, the offset after the last message of the batch; librdkafka
  *        commits stored offsets every auto.commit.interval.ms and at revoke and close.
- * @returns 0 or SC_EIO. */
+ *        Call it only after everything produced for the batch was acknowledged.
+ * @returns 0, or SC_EIO when some partition could not be stored (e.g. it was revoked
+ *          in the meantime: its new owner consumes those messages again); logged. */
 int sc_consumer_store(struct sc_consumer *consumer, rd_kafka_message_t *const *msgs,
                       size_t n) SC_WUR;
 
