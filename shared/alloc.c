@@ -1,5 +1,5 @@
-/* Allocation wrappers that abort on out-of-memory, after saying so on stderr (the logger itself
- * allocates nothing, but we cannot rely on anything once memory is gone). */
+/* Allocation wrappers that abort on out-of-memory, after saying so on stderr (the logger
+ * itself allocates nothing, but we cannot rely on anything once memory is gone). */
 #include "alloc.h"
 
 #include <stdarg.h>

@@ -1,8 +1,9 @@
 /* Configuration from environment variables (12-factor), described by one static table per
- * service. Each item names its variable, type, default, range and help, and the offset of the
- * field it fills in the service's config struct. String items may also be given as NAME_FILE
- * (the file's contents, trailing newline stripped), as Kubernetes mounts secrets. Any variable
- * KAFKA_<PROPERTY> that is not an item passes through to librdkafka as <property> (lower case,
+ * service. Each item names its variable, type, default, range and help, and the offset of
+ * the field it fills in the service's config struct. String items may also be given as
+ * NAME_FILE (the file's contents, trailing newline stripped), as Kubernetes mounts
+ * secrets. Any variable KAFKA_<PROPERTY> that is not an item passes through to librdkafka
+ * as <property> (lower case,
  * '_' -> '.'), e.g. KAFKA_SECURITY_PROTOCOL -> security.protocol. */
 #ifndef SC_CONFIG_H
 #define SC_CONFIG_H
@@ -14,7 +15,8 @@
 
 enum sc_config_type {
     SC_CFG_STRING, /* char * (owned by the struct, freed by sc_config_cleanup) */
-    SC_CFG_SECRET, /* like STRING, but never printed; NAME_FILE is the usual way to set it */
+    SC_CFG_SECRET, /* like STRING, but never printed; NAME_FILE is the usual way to set it
+                    */
     SC_CFG_INT,    /* long long, checked against [min, max] */
     SC_CFG_BOOL,   /* int 0/1 from true/false/1/0/yes/no/on/off */
     SC_CFG_DOUBLE, /* double, checked against [min, max] */
@@ -36,10 +38,10 @@ struct sc_kv {
     char *value;
 };
 
-/* Settings every service has; embed as the member `common` of the service's struct and list
- * SC_CONFIG_COMMON_ITEMS(type) in its table. The `common` member must be the FIRST member of
- * the service's struct: sc_config_load finds it at offset 0 (and checks that the table's
- * KAFKA_BROKERS and DRAIN_TIMEOUT_MS items agree with that). */
+/* Settings every service has; embed as the member `common` of the service's struct and
+ * list SC_CONFIG_COMMON_ITEMS(type) in its table. The `common` member must be the FIRST
+ * member of the service's struct: sc_config_load finds it at offset 0 (and checks that
+ * the table's KAFKA_BROKERS and DRAIN_TIMEOUT_MS items agree with that). */
 struct sc_common_config {
     char *kafka_brokers;
     char *kafka_group_id;
@@ -57,6 +59,7 @@ struct sc_common_config {
     size_t n_kafka_props;
 };
 
+/* clang-format off */
 #define SC_CONFIG_COMMON_ITEMS(type, group)                                                  \
     {"KAFKA_BROKERS", SC_CFG_STRING, "127.0.0.1:9092", 0, -1,                                \
      "Kafka bootstrap servers (host:port,...)",                                              \
@@ -88,21 +91,22 @@ struct sc_common_config {
             "On SIGTERM, how long to finish in-flight work before exiting",                  \
             offsetof(type, common.drain_timeout_ms)                                          \
     }
+/* clang-format on */
 
-/* @brief Fills base (a service struct) from the environment by the table: defaults, then the
- *        variable, then NAME_FILE for string items; validates types and ranges, and collects
+/* @brief Fills base (a service struct) from the environment by the table: defaults, then
+ * the variable, then NAME_FILE for string items; validates types and ranges, and collects
  *        KAFKA_* passthrough properties when the table has a `common` (has_common != 0).
  *        With has_common, base must start with `struct sc_common_config common` (first
  *        member), the table must hold SC_CONFIG_COMMON_ITEMS, and LOG_LEVEL is validated;
  *        KAFKA_<X>_FILE passes <x> through with the file's contents.
- * @returns 0, or SC_EINVAL with errstr naming the variable and what is wrong (never the value
- *          of a SECRET item). base must be zeroed (or cleaned up) beforehand.
+ * @returns 0, or SC_EINVAL with errstr naming the variable and what is wrong (never the
+ * value of a SECRET item). base must be zeroed (or cleaned up) beforehand.
  * @remark On failure, what was filled is still released by sc_config_cleanup. */
 int sc_config_load(const struct sc_config_item *items, size_t n_items, void *base,
                    int has_common, char *errstr, size_t errstr_size) SC_WUR;
 
-/* @brief Frees the strings and passthrough list that sc_config_load stored in base and sets
- *        the pointers to NULL, so calling it twice is harmless. */
+/* @brief Frees the strings and passthrough list that sc_config_load stored in base and
+ * sets the pointers to NULL, so calling it twice is harmless. */
 void sc_config_cleanup(const struct sc_config_item *items, size_t n_items, void *base,
                        int has_common);
 
@@ -114,7 +118,8 @@ void sc_config_print_help(FILE *out, const char *program, const char *summary,
 /* @brief Logs the effective configuration at info level; secrets are shown as "(set)". */
 void sc_config_log(const struct sc_config_item *items, size_t n_items, const void *base);
 
-/* @brief Handles the common command line: --help prints usage and returns 1 (caller exits 0),
+/* @brief Handles the common command line: --help prints usage and returns 1 (caller exits
+ * 0),
  *        --check-config sets *check_only, an unknown argument returns -1 after a message.
  * @returns 0 to go on, 1 to exit 0, -1 to exit 2. */
 int sc_config_args(int argc, char **argv, const char *summary,

@@ -1,7 +1,7 @@
 /* The v1 event schema (see docs/architecture.md): parse with limits, validate, serialise.
- * Parsing rejects, with a clear reason: more than max_bytes, nesting deeper than max_depth,
- * invalid UTF-8, NUL bytes (also escaped \u0000), malformed JSON, a wrong "v", missing or
- * wrong-typed required fields, and strings longer than their caps. */
+ * Parsing rejects, with a clear reason: more than max_bytes, nesting deeper than
+ * max_depth, invalid UTF-8, NUL bytes (also escaped \u0000), malformed JSON, a wrong "v",
+ * missing or wrong-typed required fields, and strings longer than their caps. */
 #ifndef SC_EVENT_H
 #define SC_EVENT_H
 
@@ -24,14 +24,14 @@ extern const struct sc_event_limits sc_event_default_limits;
 
 /* What a message is, to pick its validator. */
 enum sc_event_kind {
-    SC_EVENT_POST,      /* posts.inbound / posts.classified */
-    SC_EVENT_REPLY,     /* replies.outbound */
-    SC_EVENT_DELIVERY,  /* replies.delivered */
+    SC_EVENT_POST,     /* posts.inbound / posts.classified */
+    SC_EVENT_REPLY,    /* replies.outbound */
+    SC_EVENT_DELIVERY, /* replies.delivered */
     SC_EVENT_KIND_COUNT
 };
 
-/* @brief Parses and validates buf[0..len) as an event of the given kind (limits may be NULL
- *        for the defaults). For SC_EVENT_POST, "received_at" is not required (the ingestor
+/* @brief Parses and validates buf[0..len) as an event of the given kind (limits may be
+ * NULL for the defaults). For SC_EVENT_POST, "received_at" is not required (the ingestor
  *        stamps it) and "v" defaults to 1 when absent.
  * @returns a new reference, or NULL with a short reason (no personal data) in reason. */
 json_t *sc_event_parse(const char *buf, size_t len, enum sc_event_kind kind,
@@ -52,7 +52,8 @@ int sc_event_customer_key(const json_t *post, char *buf, size_t size) SC_WUR;
 const char *sc_event_str(const json_t *event, const char *key);
 const char *sc_event_path(const json_t *event, const char *key1, const char *key2);
 
-/* @brief Serialises compactly. @returns a new string (free with free()), *len its length. */
+/* @brief Serialises compactly. @returns a new string (free with free()), *len its length.
+ */
 char *sc_event_dump(const json_t *event, size_t *len);
 
 /* @brief Checks that buf[0..len) is valid UTF-8 with no NUL byte. @returns 1 or 0. */

@@ -1,8 +1,8 @@
-/* The one HTTP server wrapper (libmicrohttpd, internal polling thread). Every service gets
- * GET /metrics, /healthz and /readyz, plus the routes it adds. Request bodies are capped;
- * errors are JSON bodies {"error":"<code>","message":"<text>"}. Handlers run on the server's
- * thread, one at a time, never on the service's main thread: they must only touch thread-safe
- * state (metrics, the Kafka producer) or state they own. */
+/* The one HTTP server wrapper (libmicrohttpd, internal polling thread). Every service
+ * gets GET /metrics, /healthz and /readyz, plus the routes it adds. Request bodies are
+ * capped; errors are JSON bodies {"error":"<code>","message":"<text>"}. Handlers run on
+ * the server's thread, one at a time, never on the service's main thread: they must only
+ * touch thread-safe state (metrics, the Kafka producer) or state they own. */
 #ifndef SC_HTTP_H
 #define SC_HTTP_H
 
@@ -29,26 +29,28 @@ struct sc_http_response {
     size_t body_len;          /* 0 = strlen(body) */
     const char *content_type; /* static; default "application/json" */
     const char *header_names[SC_HTTP_MAX_EXTRA_HEADERS]; /* static names */
-    char *header_values[SC_HTTP_MAX_EXTRA_HEADERS];      /* new strings, freed by server */
+    char *header_values[SC_HTTP_MAX_EXTRA_HEADERS]; /* new strings, freed by server */
 };
 
 typedef void (*sc_http_handler_fn)(void *opaque, const struct sc_http_request *req,
                                    struct sc_http_response *resp);
 
-/* Readiness probe: return 1 when ready; else 0 and a short reason in why. Called on the HTTP
- * thread: read only atomics or thread-safe state. */
+/* Readiness probe: return 1 when ready; else 0 and a short reason in why. Called on the
+ * HTTP thread: read only atomics or thread-safe state. */
 typedef int (*sc_http_ready_fn)(void *opaque, char *why, size_t why_size);
 
 struct sc_http_config {
-    int port;               /* 0 picks a free port: see sc_http_port */
-    const char *bind_addr;  /* NULL = all interfaces */
-    size_t max_body;        /* request body cap in bytes; 0 = 1 MiB */
-    struct sc_metrics *metrics; /* rendered on /metrics; also gets http request counters */
+    int port;              /* 0 picks a free port: see sc_http_port */
+    const char *bind_addr; /* NULL = all interfaces */
+    size_t max_body;       /* request body cap in bytes; 0 = 1 MiB */
+    struct sc_metrics
+        *metrics; /* rendered on /metrics; also gets http request counters */
     sc_http_ready_fn ready;
     void *ready_opaque;
 };
 
-/* @brief Creates a server (not yet listening). @returns a new server, or NULL with errstr. */
+/* @brief Creates a server (not yet listening). @returns a new server, or NULL with
+ * errstr. */
 struct sc_http *sc_http_new(const struct sc_http_config *conf, char *errstr,
                             size_t errstr_size);
 
@@ -70,11 +72,13 @@ void sc_http_free(struct sc_http *http);
 const char *sc_http_header(const struct sc_http_request *req, const char *name);
 const char *sc_http_query(const struct sc_http_request *req, const char *name);
 
-/* @brief Fills resp with status and {"error":code,"message":message} (message JSON-escaped). */
+/* @brief Fills resp with status and {"error":code,"message":message} (message
+ * JSON-escaped). */
 void sc_http_json_error(struct sc_http_response *resp, int status, const char *code,
                         const char *message);
 
 /* @brief Adds an extra response header (value copied); ignored when the table is full. */
-void sc_http_add_header(struct sc_http_response *resp, const char *name, const char *value);
+void sc_http_add_header(struct sc_http_response *resp, const char *name,
+                        const char *value);
 
 #endif

@@ -1,8 +1,9 @@
-/* Kafka adapters over librdkafka: an idempotent producer whose deliveries can be awaited in
- * groups, and a consumer-group member that processes in batches and stores a message's offset
- * only after every message produced for it was acknowledged (at-least-once; consumers are
- * idempotent). librdkafka's logs go to sc_log, its statistics feed metrics (consumer lag per
- * partition, producer queue depth), and any KAFKA_* passthrough property is applied last. */
+/* Kafka adapters over librdkafka: an idempotent producer whose deliveries can be awaited
+ * in groups, and a consumer-group member that processes in batches and stores a message's
+ * offset only after every message produced for it was acknowledged (at-least-once;
+ * consumers are idempotent). librdkafka's logs go to sc_log, its statistics feed metrics
+ * (consumer lag per partition, producer queue depth), and any KAFKA_* passthrough
+ * property is applied last. */
 #ifndef SC_KAFKA_H
 #define SC_KAFKA_H
 
@@ -15,8 +16,8 @@
 #include "metrics.h"
 
 struct sc_kafka_conf {
-    const char *brokers;       /* bootstrap.servers */
-    const char *client_id;     /* e.g. "socialcare-classifier" */
+    const char *brokers;   /* bootstrap.servers */
+    const char *client_id; /* e.g. "socialcare-classifier" */
     /* Passthrough properties, applied after our defaults. A property librdkafka documents
      * for the other client type only (e.g. fetch.wait.max.ms on a producer) is skipped;
      * an unknown name or an invalid value fails the constructor, naming the property. */
@@ -43,17 +44,18 @@ struct sc_delivery {
 struct sc_producer *sc_producer_new(const struct sc_kafka_conf *conf, char *errstr,
                                     size_t errstr_size);
 
-/* @brief Queues one message. key may be NULL. headers (may be NULL) is owned by the producer
- *        on success and stays the caller's on failure. delivery (may be NULL) counts it.
- *        When the local queue is full it serves delivery reports and retries for a while.
- * @returns 0, SC_EAGAIN (queue still full) or SC_EINVAL (unknown topic, too large, ...). */
+/* @brief Queues one message. key may be NULL. headers (may be NULL) is owned by the
+ * producer on success and stays the caller's on failure. delivery (may be NULL) counts
+ * it. When the local queue is full it serves delivery reports and retries for a while.
+ * @returns 0, SC_EAGAIN (queue still full) or SC_EINVAL (unknown topic, too large, ...).
+ */
 int sc_producer_send(struct sc_producer *producer, const char *topic, const void *key,
                      size_t key_len, const void *value, size_t value_len,
                      rd_kafka_headers_t *headers, struct sc_delivery *delivery) SC_WUR;
 
 /* @brief Sends `value` (the original bytes) to the dead-letter topic with headers
- *        reason, service, source.topic, source.partition, source.offset (when src != NULL).
- *        reason should start with a short class ("invalid_json: ..."); the header keeps
+ *        reason, service, source.topic, source.partition, source.offset (when src !=
+ * NULL). reason should start with a short class ("invalid_json: ..."); the header keeps
  *        its first 256 bytes. key = src's key. Counts socialcare_dead_lettered_total
  *        {service,reason}, where the label is the class (the text before the first ':').
  * @returns as sc_producer_send. */
@@ -67,7 +69,8 @@ int sc_producer_dead_letter(struct sc_producer *producer, const char *dlq_topic,
 int sc_producer_wait(struct sc_producer *producer, struct sc_delivery *delivery,
                      int timeout_ms) SC_WUR;
 
-/* @brief Serves delivery reports and statistics (call regularly from the owner's loop). */
+/* @brief Serves delivery reports and statistics (call regularly from the owner's loop).
+ */
 void sc_producer_poll(struct sc_producer *producer, int timeout_ms);
 
 /* @brief True when at least one broker connection is up (from statistics/errors). */
@@ -82,12 +85,12 @@ rd_kafka_t *sc_producer_handle(struct sc_producer *producer);
 
 struct sc_consumer;
 
-/* @brief Joins group_id and subscribes to topics (manual offset store, auto commit of stored
- *        offsets, earliest reset, cooperative-sticky assignment).
+/* @brief Joins group_id and subscribes to topics (manual offset store, auto commit of
+ * stored offsets, earliest reset, cooperative-sticky assignment).
  * @returns a new consumer, or NULL with errstr. */
-struct sc_consumer *sc_consumer_new(const struct sc_kafka_conf *conf, const char *group_id,
-                                    const char *const *topics, size_t n_topics,
-                                    char *errstr, size_t errstr_size);
+struct sc_consumer *sc_consumer_new(const struct sc_kafka_conf *conf,
+                                    const char *group_id, const char *const *topics,
+                                    size_t n_topics, char *errstr, size_t errstr_size);
 
 /* @brief Waits up to timeout_ms for a first message, then takes what is ready, up to max.
  *        Errors and partition EOFs are handled (logged, counted) and not returned.
@@ -96,16 +99,16 @@ struct sc_consumer *sc_consumer_new(const struct sc_kafka_conf *conf, const char
 size_t sc_consumer_poll_batch(struct sc_consumer *consumer, rd_kafka_message_t **msgs,
                               size_t max, int timeout_ms);
 
-/* @brief Stores, per partition, the offset after the last message of the batch; librdkafka
- *        commits stored offsets every auto.commit.interval.ms and at revoke and close.
- *        Call it only after everything produced for the batch was acknowledged.
+/* @brief Stores, per partition, the offset after the last message of the batch;
+ * librdkafka commits stored offsets every auto.commit.interval.ms and at revoke and
+ * close. Call it only after everything produced for the batch was acknowledged.
  * @returns 0, or SC_EIO when some partition could not be stored (e.g. it was revoked
  *          in the meantime: its new owner consumes those messages again); logged. */
 int sc_consumer_store(struct sc_consumer *consumer, rd_kafka_message_t *const *msgs,
                       size_t n) SC_WUR;
 
-/* @brief Seeks every partition of the batch back to its first message in the batch, so the
- *        batch is consumed again (used when a produce or Redis step failed).
+/* @brief Seeks every partition of the batch back to its first message in the batch, so
+ * the batch is consumed again (used when a produce or Redis step failed).
  * @returns 0 or SC_EIO. */
 int sc_consumer_rewind(struct sc_consumer *consumer, rd_kafka_message_t *const *msgs,
                        size_t n) SC_WUR;

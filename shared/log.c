@@ -1,5 +1,5 @@
-/* JSON-lines logger. Each line is assembled in a fixed stack buffer (long messages are cut and
- * marked) and emitted with a single write(2). */
+/* JSON-lines logger. Each line is assembled in a fixed stack buffer (long messages are
+ * cut and marked) and emitted with a single write(2). */
 #include "log.h"
 
 #include <stdio.h>
@@ -17,12 +17,13 @@ static int sc_log_fd = 2;
 
 void sc_log_init(const char *service, int level, int fd)
 {
-    snprintf(sc_log_service, sizeof(sc_log_service), "%s", service ? service : "socialcare");
+    snprintf(sc_log_service, sizeof(sc_log_service), "%s",
+             service ? service : "socialcare");
     sc_log_level_current = level;
     sc_log_fd = fd;
 }
 
-static const char *const sc_log_names[] = {"emerg", "alert", "crit", "error",
+static const char *const sc_log_names[] = {"emerg",   "alert",  "crit", "error",
                                            "warning", "notice", "info", "debug"};
 
 const char *sc_log_level_name(int level)
@@ -48,7 +49,8 @@ int sc_log_level_parse(const char *text)
     return -1;
 }
 
-/* Appends s to buf[*pos..cap) as JSON string content; stops (marking the cut) when full. */
+/* Appends s to buf[*pos..cap) as JSON string content; stops (marking the cut) when full.
+ */
 static void sc_log_escape(char *buf, size_t *pos, size_t cap, const char *s)
 {
     static const char hex[] = "0123456789abcdef";

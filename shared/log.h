@@ -1,6 +1,7 @@
-/* Structured logging: one JSON object per line on stderr (or a chosen fd), with syslog levels and
- * a short upper-case facility. Lines are built in a stack buffer and written with one write(2),
- * so threads (librdkafka's, libmicrohttpd's) never interleave. Never log personal data. */
+/* Structured logging: one JSON object per line on stderr (or a chosen fd), with syslog
+ * levels and a short upper-case facility. Lines are built in a stack buffer and written
+ * with one write(2), so threads (librdkafka's, libmicrohttpd's) never interleave. Never
+ * log personal data. */
 #ifndef SC_LOG_H
 #define SC_LOG_H
 
@@ -29,11 +30,12 @@ int sc_log_level_parse(const char *text);
 /* @brief Name of a level ("info", ...). */
 const char *sc_log_level_name(int level);
 
-/* @brief Logs one line when level is enabled. fac is a short upper-case facility ("KAFKA"). */
-#define sc_log(level, fac, ...)                                                              \
-    do {                                                                                     \
-        if ((level) <= sc_log_level_current)                                                 \
-            sc_log_emit((level), (fac), __VA_ARGS__);                                        \
+/* @brief Logs one line when level is enabled. fac is a short upper-case facility
+ * ("KAFKA"). */
+#define sc_log(level, fac, ...)                                                          \
+    do {                                                                                 \
+        if ((level) <= sc_log_level_current)                                             \
+            sc_log_emit((level), (fac), __VA_ARGS__);                                    \
     } while (0)
 
 void sc_log_emit(int level, const char *fac, const char *fmt, ...)
@@ -41,7 +43,8 @@ void sc_log_emit(int level, const char *fac, const char *fmt, ...)
 void sc_log_vemit(int level, const char *fac, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
-/* @brief Writes a message that is already formatted (e.g. from a library's log callback). */
+/* @brief Writes a message that is already formatted (e.g. from a library's log callback).
+ */
 void sc_log_raw(int level, const char *fac, const char *msg);
 
 #endif

@@ -1,7 +1,7 @@
-/* Prometheus metrics: counters, gauges and histograms with labels, kept in one registry per
- * process and rendered in the Prometheus text exposition format (version 0.0.4). Every
- * operation is thread-safe (librdkafka's statistics thread and the HTTP thread share it).
- * Names follow socialcare_<what>_<unit>; counters end in _total. */
+/* Prometheus metrics: counters, gauges and histograms with labels, kept in one registry
+ * per process and rendered in the Prometheus text exposition format (version 0.0.4).
+ * Every operation is thread-safe (librdkafka's statistics thread and the HTTP thread
+ * share it). Names follow socialcare_<what>_<unit>; counters end in _total. */
 #ifndef SC_METRICS_H
 #define SC_METRICS_H
 
@@ -37,14 +37,15 @@ void sc_metric_set(struct sc_metric *metric, const char *const *labels, double v
 void sc_metric_observe(struct sc_metric *metric, const char *const *labels, double v);
 #define sc_metric_inc(metric, labels) sc_metric_add((metric), (labels), 1.0)
 
-/* @brief Reads one series' value (counter/gauge) or count (histogram); 0 if absent. For tests
- *        and for summaries. */
+/* @brief Reads one series' value (counter/gauge) or count (histogram); 0 if absent. For
+ * tests and for summaries. */
 double sc_metric_value(struct sc_metric *metric, const char *const *labels);
 
 /* @brief Drops every series of a family (e.g. per-partition lag after a rebalance). */
 void sc_metric_reset(struct sc_metric *metric);
 
-/* @brief Renders the whole registry. @returns a new NUL-terminated string; *len its length. */
+/* @brief Renders the whole registry. @returns a new NUL-terminated string; *len its
+ * length. */
 char *sc_metrics_render(struct sc_metrics *metrics, size_t *len);
 
 /* Default latency buckets in seconds (1 ms .. 60 s). */

@@ -1,5 +1,6 @@
-/* The service skeleton shared by the four services: wiring of metrics, Redis, Kafka and HTTP,
- * readiness, and the batch loop that keeps the offset-after-acknowledgement invariant. */
+/* The service skeleton shared by the four services: wiring of metrics, Redis, Kafka and
+ * HTTP, readiness, and the batch loop that keeps the offset-after-acknowledgement
+ * invariant. */
 #include "service.h"
 
 #include <stdio.h>
@@ -10,7 +11,7 @@
 #include "lifecycle.h"
 #include "log.h"
 
-#define SC_SERVICE_POLL_MS 100
+#define SC_SERVICE_POLL_MS        100
 #define SC_SERVICE_BACKOFF_MIN_MS 100
 #define SC_SERVICE_BACKOFF_MAX_MS 5000
 
@@ -29,7 +30,8 @@ int sc_service_configure(int argc, char **argv, const char *service, const char 
     struct sc_common_config *common = config; /* the common member comes first */
     int level = sc_log_level_parse(common->log_level);
     if (level < 0) {
-        fprintf(stderr, "socialcare-%s: configuration error: LOG_LEVEL: \"%s\" is not a level\n",
+        fprintf(stderr,
+                "socialcare-%s: configuration error: LOG_LEVEL: \"%s\" is not a level\n",
                 service, common->log_level);
         return -1;
     }
@@ -82,8 +84,9 @@ int sc_service_init(struct sc_service *svc, const struct sc_service_opts *opts,
         svc->metrics, "socialcare_batch_duration_seconds",
         "Time to process a batch, including produce acknowledgements", NULL,
         sc_metrics_latency_buckets, sc_metrics_latency_buckets_count);
-    svc->m_messages = sc_metrics_counter(svc->metrics, "socialcare_messages_processed_total",
-                                         "Consumed messages whose offsets were stored", NULL);
+    svc->m_messages =
+        sc_metrics_counter(svc->metrics, "socialcare_messages_processed_total",
+                           "Consumed messages whose offsets were stored", NULL);
 
     if (opts->use_redis) {
         svc->redis = sc_redis_new(common->redis_url, 2000, errstr, errstr_size);
@@ -143,8 +146,8 @@ void sc_service_backoff(int ms)
     }
 }
 
-/* Waits until every send of the group was reported; the reports reference `delivery`, so it
- * may not go out of scope before. librdkafka reports every message within
+/* Waits until every send of the group was reported; the reports reference `delivery`, so
+ * it may not go out of scope before. librdkafka reports every message within
  * message.timeout.ms, so this ends. */
 int sc_service_settle(struct sc_service *svc, struct sc_delivery *delivery)
 {
@@ -157,8 +160,8 @@ int sc_service_settle(struct sc_service *svc, struct sc_delivery *delivery)
     return rc;
 }
 
-int sc_service_run(struct sc_service *svc, sc_service_batch_fn batch, sc_service_idle_fn idle,
-                   void *opaque)
+int sc_service_run(struct sc_service *svc, sc_service_batch_fn batch,
+                   sc_service_idle_fn idle, void *opaque)
 {
     size_t max = 500;
     rd_kafka_message_t **msgs = sc_calloc(max, sizeof(*msgs));
@@ -188,14 +191,16 @@ int sc_service_run(struct sc_service *svc, sc_service_batch_fn batch, sc_service
         if (rc == 0) {
             sc_metric_inc(svc->m_batches, SC_LABELS("ok"));
             sc_metric_add(svc->m_messages, NULL, (double)n);
-            sc_metric_observe(svc->m_batch_seconds, NULL, (double)(sc_now_ms() - t0) / 1e3);
+            sc_metric_observe(svc->m_batch_seconds, NULL,
+                              (double)(sc_now_ms() - t0) / 1e3);
             backoff_ms = 0;
         } else {
             sc_metric_inc(svc->m_batches, SC_LABELS("retried"));
-            sc_log(SC_LOG_WARNING, "MAIN", "batch of %zu failed (%s); consuming it again", n,
-                   sc_strerror(rc));
+            sc_log(SC_LOG_WARNING, "MAIN", "batch of %zu failed (%s); consuming it again",
+                   n, sc_strerror(rc));
             if (sc_consumer_rewind(svc->consumer, msgs, n) != 0)
-                sc_log(SC_LOG_ERR, "KAFKA", "rewind failed; batch will come after restart");
+                sc_log(SC_LOG_ERR, "KAFKA",
+                       "rewind failed; batch will come after restart");
             backoff_ms = backoff_ms ? backoff_ms * 2 : SC_SERVICE_BACKOFF_MIN_MS;
             if (backoff_ms > SC_SERVICE_BACKOFF_MAX_MS)
                 backoff_ms = SC_SERVICE_BACKOFF_MAX_MS;

@@ -1,8 +1,9 @@
 /* The common skeleton of a socialcare service: it owns the metrics registry, the Redis
- * connection of the main thread, the Kafka producer, an optional consumer-group member and the
- * HTTP server, answers /readyz from their health, and runs the consume -> process -> produce ->
- * await acknowledgements -> store offsets loop. Services supply a batch callback; this module
- * never sees their context beyond the opaque pointer it passes back. */
+ * connection of the main thread, the Kafka producer, an optional consumer-group member
+ * and the HTTP server, answers /readyz from their health, and runs the consume -> process
+ * -> produce -> await acknowledgements -> store offsets loop. Services supply a batch
+ * callback; this module never sees their context beyond the opaque pointer it passes
+ * back. */
 #ifndef SC_SERVICE_H
 #define SC_SERVICE_H
 
@@ -37,16 +38,17 @@ struct sc_service_opts {
     size_t batch_max; /* messages per batch; 0 = 500 */
 };
 
-/* Processes one batch: produce every output with `delivery` and do every Redis write. Return 0
- * when done (the runner then awaits the deliveries and stores the offsets), or a negative
- * code for a transient failure (Redis down, ...): the runner rewinds the batch, backs off and
- * consumes it again. Poison messages are the callback's to dead-letter (and return 0). */
+/* Processes one batch: produce every output with `delivery` and do every Redis write.
+ * Return 0 when done (the runner then awaits the deliveries and stores the offsets), or a
+ * negative code for a transient failure (Redis down, ...): the runner rewinds the batch,
+ * backs off and consumes it again. Poison messages are the callback's to dead-letter (and
+ * return 0). */
 typedef int (*sc_service_batch_fn)(void *opaque, rd_kafka_message_t **msgs, size_t n,
                                    struct sc_delivery *delivery);
 
-/* Called when the loop is idle (no message within the poll timeout), or on every turn for a
- * service without a consumer; may be NULL. Return 1 when it did work (the loop then comes
- * straight back), 0 when there was nothing to do. */
+/* Called when the loop is idle (no message within the poll timeout), or on every turn for
+ * a service without a consumer; may be NULL. Return 1 when it did work (the loop then
+ * comes straight back), 0 when there was nothing to do. */
 typedef int (*sc_service_idle_fn)(void *opaque);
 
 /* @brief Creates metrics, Redis handle, producer, consumer and HTTP server (not started).
@@ -58,27 +60,30 @@ int sc_service_init(struct sc_service *svc, const struct sc_service_opts *opts,
 /* @brief Starts the HTTP server and prints the ready line. @returns 0 or SC_EIO. */
 int sc_service_start(struct sc_service *svc, char *errstr, size_t errstr_size) SC_WUR;
 
-/* @brief Runs the consume loop until SIGTERM/SIGINT, then drains (flushes the producer) within
- *        DRAIN_TIMEOUT_MS. With no consumer it only calls idle and serves delivery reports.
+/* @brief Runs the consume loop until SIGTERM/SIGINT, then drains (flushes the producer)
+ * within DRAIN_TIMEOUT_MS. With no consumer it only calls idle and serves delivery
+ * reports.
  * @returns 0 after a clean drain, SC_ETIMEDOUT when the drain ran out of time. */
-int sc_service_run(struct sc_service *svc, sc_service_batch_fn batch, sc_service_idle_fn idle,
-                   void *opaque);
+int sc_service_run(struct sc_service *svc, sc_service_batch_fn batch,
+                   sc_service_idle_fn idle, void *opaque);
 
 /* @brief Serves delivery reports until every send counted in delivery was reported (the
  *        reports point at it, so it must not go out of scope before).
  * @returns 0 when all were delivered, SC_EIO when any failed. */
 int sc_service_settle(struct sc_service *svc, struct sc_delivery *delivery);
 
-/* @brief Sleeps up to ms, returning early when a stop is requested (for retry backoff, never
- *        for synchronisation). */
+/* @brief Sleeps up to ms, returning early when a stop is requested (for retry backoff,
+ * never for synchronisation). */
 void sc_service_backoff(int ms);
 
-/* @brief Closes the consumer (final commit), flushes the producer, stops HTTP, frees all. */
+/* @brief Closes the consumer (final commit), flushes the producer, stops HTTP, frees all.
+ */
 void sc_service_cleanup(struct sc_service *svc);
 
 /* @brief Standard main() preamble: parses args (--help, --check-config), loads the table,
  *        sets up logging. @returns 0 to go on, 1 to exit 0 now, -1 to exit 2 now. */
 int sc_service_configure(int argc, char **argv, const char *service, const char *summary,
-                         const struct sc_config_item *items, size_t n_items, void *config);
+                         const struct sc_config_item *items, size_t n_items,
+                         void *config);
 
 #endif

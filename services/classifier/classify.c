@@ -1,6 +1,6 @@
-/* Keyword rules for the walking skeleton: each intent has cue phrases; the text is folded to
- * lower-case ASCII in a stack buffer once, then cues are matched as substrings. Sentiment is
- * the balance of positive and negative cue words. */
+/* Keyword rules for the walking skeleton: each intent has cue phrases; the text is folded
+ * to lower-case ASCII in a stack buffer once, then cues are matched as substrings.
+ * Sentiment is the balance of positive and negative cue words. */
 #include "classify.h"
 
 #include <ctype.h>
@@ -11,8 +11,8 @@
 
 static const char *const intent_names[CLASSIFIER_INTENT_COUNT] = {
     "complaint", "question", "bug_report", "praise", "spam", "crisis", "other"};
-static const char *const sentiment_names[CLASSIFIER_SENTIMENT_COUNT] = {"negative", "neutral",
-                                                                         "positive"};
+static const char *const sentiment_names[CLASSIFIER_SENTIMENT_COUNT] = {
+    "negative", "neutral", "positive"};
 
 const char *classifier_intent_name(enum classifier_intent intent)
 {
@@ -28,42 +28,58 @@ const char *classifier_sentiment_name(enum classifier_sentiment sentiment)
 const char *classifier_pii_name(unsigned bit)
 {
     switch (bit) {
-        case CLASSIFIER_PII_EMAIL: return "email";
-        case CLASSIFIER_PII_PHONE: return "phone";
-        case CLASSIFIER_PII_ORDER_NUMBER: return "order_number";
-        case CLASSIFIER_PII_CARD_NUMBER: return "card_number";
-        default: return "unknown";
+        case CLASSIFIER_PII_EMAIL:
+            return "email";
+        case CLASSIFIER_PII_PHONE:
+            return "phone";
+        case CLASSIFIER_PII_ORDER_NUMBER:
+            return "order_number";
+        case CLASSIFIER_PII_CARD_NUMBER:
+            return "card_number";
+        default:
+            return "unknown";
     }
 }
 
 /* Cue lists. A NULL ends each list. */
-static const char *const cues_crisis[] = {"smoke in the cabin", "emergency landing", "fire",
-                                          "injured", "evacuat", "is everyone safe",
-                                          "food poisoning", "explosion", NULL};
-static const char *const cues_spam[] = {"click here", "win a free", "free iphone", "crypto",
-                                        "giveaway", "follow back", "bit.ly/", "dm for promo",
-                                        NULL};
-static const char *const cues_bug[] = {"crash", "bug", "error code", "doesn't load",
-                                       "does not load", "won't load", "keeps freezing",
-                                       "broken link", "404", "glitch", NULL};
+static const char *const cues_crisis[] = {
+    "smoke in the cabin", "emergency landing", "fire",      "injured", "evacuat",
+    "is everyone safe",   "food poisoning",    "explosion", NULL};
+static const char *const cues_spam[] = {"click here", "win a free",   "free iphone",
+                                        "crypto",     "giveaway",     "follow back",
+                                        "bit.ly/",    "dm for promo", NULL};
+static const char *const cues_bug[] = {"crash",
+                                       "bug",
+                                       "error code",
+                                       "doesn't load",
+                                       "does not load",
+                                       "won't load",
+                                       "keeps freezing",
+                                       "broken link",
+                                       "404",
+                                       "glitch",
+                                       NULL};
 static const char *const cues_complaint[] = {
-    "worst", "terrible", "awful", "still waiting", "never arrived", "delayed", "delay",
-    "lost", "charged twice", "double charged", "refund", "cancelled", "canceled", "rude",
-    "unacceptable", "disappointed", "hours on hold", "no one", "nobody", "broken", "damaged",
-    "missing", "late", "ridiculous", "fix this", "angry", "horrible", NULL};
-static const char *const cues_praise[] = {"thank", "amazing", "love", "great job", "awesome",
-                                          "best", "excellent", "wonderful", "kudos",
-                                          "shout out", "fantastic", NULL};
-static const char *const cues_question[] = {"how do i", "how can i", "can i ", "is there",
-                                            "what is", "when will", "where is", "does anyone",
-                                            "could you", "do you", NULL};
+    "worst",        "terrible",      "awful",    "still waiting", "never arrived",
+    "delayed",      "delay",         "lost",     "charged twice", "double charged",
+    "refund",       "cancelled",     "canceled", "rude",          "unacceptable",
+    "disappointed", "hours on hold", "no one",   "nobody",        "broken",
+    "damaged",      "missing",       "late",     "ridiculous",    "fix this",
+    "angry",        "horrible",      NULL};
+static const char *const cues_praise[] = {
+    "thank",     "amazing",   "love",  "great job", "awesome",   "best",
+    "excellent", "wonderful", "kudos", "shout out", "fantastic", NULL};
+static const char *const cues_question[] = {
+    "how do i", "how can i",   "can i ",    "is there", "what is", "when will",
+    "where is", "does anyone", "could you", "do you",   NULL};
 static const char *const cues_negative[] = {
-    "worst", "terrible", "awful", "hate", "angry", "unacceptable", "disappointed",
-    "ridiculous", "horrible", "never", "lost", "delayed", "rude", "broken", "crash",
-    "charged twice", "still waiting", "damaged", "missing", NULL};
-static const char *const cues_positive[] = {"thank", "amazing", "love", "great", "awesome",
-                                            "best", "excellent", "wonderful", "happy",
-                                            "fantastic", NULL};
+    "worst",         "terrible",      "awful",      "hate",     "angry",
+    "unacceptable",  "disappointed",  "ridiculous", "horrible", "never",
+    "lost",          "delayed",       "rude",       "broken",   "crash",
+    "charged twice", "still waiting", "damaged",    "missing",  NULL};
+static const char *const cues_positive[] = {
+    "thank",     "amazing",   "love",  "great",     "awesome", "best",
+    "excellent", "wonderful", "happy", "fantastic", NULL};
 
 struct topic_rule {
     const char *topic;
@@ -71,13 +87,17 @@ struct topic_rule {
 };
 
 static const struct topic_rule topic_rules[] = {
-    {"billing", {"charged", "charge", "refund", "invoice", "bill", "payment", "price", NULL}},
-    {"shipping", {"delivery", "deliver", "package", "parcel", "shipping", "shipped", "order",
-                  "tracking", NULL}},
-    {"technical_support", {"app", "crash", "bug", "website", "error", "glitch", "load", NULL}},
-    {"accounts", {"account", "password", "login", "log in", "locked out", "sign in", NULL}},
-    {"flight_operations", {"flight", "delayed", "cancelled", "canceled", "gate", "pilot",
-                           NULL}},
+    {"billing",
+     {"charged", "charge", "refund", "invoice", "bill", "payment", "price", NULL}},
+    {"shipping",
+     {"delivery", "deliver", "package", "parcel", "shipping", "shipped", "order",
+      "tracking", NULL}},
+    {"technical_support",
+     {"app", "crash", "bug", "website", "error", "glitch", "load", NULL}},
+    {"accounts",
+     {"account", "password", "login", "log in", "locked out", "sign in", NULL}},
+    {"flight_operations",
+     {"flight", "delayed", "cancelled", "canceled", "gate", "pilot", NULL}},
     {"baggage", {"bag", "luggage", "suitcase", NULL}},
 };
 
@@ -199,7 +219,8 @@ void classifier_classify(const char *text, size_t len, long long followers, bool
     }
 
     int balance = pos - neg;
-    if (out->intent == CLASSIFIER_INTENT_COMPLAINT || out->intent == CLASSIFIER_INTENT_CRISIS)
+    if (out->intent == CLASSIFIER_INTENT_COMPLAINT ||
+        out->intent == CLASSIFIER_INTENT_CRISIS)
         balance -= 1;
     if (balance < 0) {
         out->sentiment = CLASSIFIER_SENTIMENT_NEGATIVE;

@@ -1,7 +1,7 @@
 /* The classifier's decision: intent, sentiment, department topic, personal data kinds and
- * author influence from a post's text and author, as pure functions over data. This is the
- * walking skeleton's keyword model; the trained linear model replaces the scoring later
- * behind the same interface. */
+ * author influence from a post's text and author, as pure functions over data. This is
+ * the walking skeleton's keyword model; the trained linear model replaces the scoring
+ * later behind the same interface. */
 #ifndef CLASSIFIER_CLASSIFY_H
 #define CLASSIFIER_CLASSIFY_H
 
@@ -48,8 +48,8 @@ struct classification {
 
 #define CLASSIFIER_MODEL_NAME "socialcare-keywords-0.1"
 
-/* @brief Classifies text (UTF-8, len bytes) written by an author with `followers` followers.
- *        Pure: no allocation, no I/O. */
+/* @brief Classifies text (UTF-8, len bytes) written by an author with `followers`
+ * followers. Pure: no allocation, no I/O. */
 void classifier_classify(const char *text, size_t len, long long followers, bool verified,
                          struct classification *out);
 
@@ -63,7 +63,8 @@ const char *classifier_intent_name(enum classifier_intent intent);
 const char *classifier_sentiment_name(enum classifier_sentiment sentiment);
 const char *classifier_pii_name(unsigned bit);
 
-/* @brief Builds the "classification" object of the event schema. @returns a new reference. */
+/* @brief Builds the "classification" object of the event schema. @returns a new
+ * reference. */
 json_t *classifier_to_json(const struct classification *c);
 
 #endif

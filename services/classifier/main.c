@@ -1,6 +1,7 @@
 /* socialcare-classifier: consumes posts.inbound, adds a classification to each post and
- * publishes it to posts.classified under the same customer key. Stateless; scales by adding
- * members to its consumer group. Invalid posts go to the dead-letter topic with the reason. */
+ * publishes it to posts.classified under the same customer key. Stateless; scales by
+ * adding members to its consumer group. Invalid posts go to the dead-letter topic with
+ * the reason. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,10 +76,11 @@ static int classifier_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
 int main(int argc, char **argv)
 {
     static struct classifier cl;
-    int rc = sc_service_configure(argc, argv, "classifier",
-                                  "Classifies posts: sentiment, intent, topic, personal data, "
-                                  "influence.",
-                                  classifier_items, N_ITEMS, &cl.conf);
+    int rc =
+        sc_service_configure(argc, argv, "classifier",
+                             "Classifies posts: sentiment, intent, topic, personal data, "
+                             "influence.",
+                             classifier_items, N_ITEMS, &cl.conf);
     if (rc != 0) {
         sc_config_cleanup(classifier_items, N_ITEMS, &cl.conf, 1);
         return rc > 0 ? 0 : 2;

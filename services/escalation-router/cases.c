@@ -10,7 +10,8 @@ struct sc_redis_script router_case_apply_script = {
     .source =
         "local prev = redis.call('HGET', KEYS[2], ARGV[1])\n"
         "if prev then return prev end\n"
-        "local c = redis.call('HMGET', KEYS[1], 'case_id', 'status', 'priority', 'acked')\n"
+        "local c = redis.call('HMGET', KEYS[1], 'case_id', 'status', 'priority', "
+        "'acked')\n"
         "local case_id, status, prio, acked = c[1], c[2], c[3], c[4]\n"
         "local opened = 0\n"
         "if not case_id or status == 'resolved' then\n"
@@ -18,7 +19,8 @@ struct sc_redis_script router_case_apply_script = {
         "  opened = 1\n"
         "  prio = ARGV[3]\n"
         "  acked = '0'\n"
-        "  redis.call('HSET', KEYS[1], 'case_id', case_id, 'status', 'open', 'opened_at',\n"
+        "  redis.call('HSET', KEYS[1], 'case_id', case_id, 'status', 'open', "
+        "'opened_at',\n"
         "             ARGV[6], 'department', ARGV[2], 'priority', prio, 'posts', 0,\n"
         "             'acked', '0')\n"
         "  redis.call('HDEL', KEYS[1], 'first_response_at')\n"
@@ -47,13 +49,14 @@ struct sc_redis_script router_case_apply_script = {
 /* KEYS[1] case hash. ARGV: case_id, status, now_ms. Returns the first-response time in ms
  * when this delivery is the case's first sent reply, else -1. */
 struct sc_redis_script router_case_delivered_script = {
-    .source = "if redis.call('HGET', KEYS[1], 'case_id') ~= ARGV[1] then return -1 end\n"
-              "if ARGV[2] ~= 'sent' then return -1 end\n"
-              "redis.call('HSET', KEYS[1], 'status', 'waiting_for_customer')\n"
-              "if redis.call('HSETNX', KEYS[1], 'first_response_at', ARGV[3]) == 0 then\n"
-              "  return -1 end\n"
-              "local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or ARGV[3])\n"
-              "return tonumber(ARGV[3]) - opened\n",
+    .source =
+        "if redis.call('HGET', KEYS[1], 'case_id') ~= ARGV[1] then return -1 end\n"
+        "if ARGV[2] ~= 'sent' then return -1 end\n"
+        "redis.call('HSET', KEYS[1], 'status', 'waiting_for_customer')\n"
+        "if redis.call('HSETNX', KEYS[1], 'first_response_at', ARGV[3]) == 0 then\n"
+        "  return -1 end\n"
+        "local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or ARGV[3])\n"
+        "return tonumber(ARGV[3]) - opened\n",
 };
 
 #define CASE_RETENTION_MS "2592000000" /* 30 days */
@@ -74,7 +77,8 @@ int router_case_result_parse(const char *text, size_t len, struct case_result *o
         p = bar + 1;
     }
     if (lens[0] == 0 || lens[0] >= sizeof(out->case_id) || lens[1] != 1 || lens[3] != 1 ||
-        lens[2] == 0 || lens[2] >= sizeof(out->priority) || lens[4] >= sizeof(out->status))
+        lens[2] == 0 || lens[2] >= sizeof(out->priority) ||
+        lens[4] >= sizeof(out->status))
         return SC_EPARSE;
     memcpy(out->case_id, fields[0], lens[0]);
     out->opened = fields[1][0] == '1';
@@ -85,15 +89,23 @@ int router_case_result_parse(const char *text, size_t len, struct case_result *o
 }
 
 void router_case_apply_add(struct sc_redis_batch *batch, const char *customer,
-                           const char *post_id, const char *department, const char *priority,
-                           const char *intent, bool wants_ack, long long now_ms)
+                           const char *post_id, const char *department,
+                           const char *priority, const char *intent, bool wants_ack,
+                           long long now_ms)
 {
     char k1[600], k2[620], now[32];
     snprintf(k1, sizeof(k1), "case:{%s}", customer);
     snprintf(k2, sizeof(k2), "case:{%s}:posts", customer);
     snprintf(now, sizeof(now), "%lld", now_ms);
-    const char *argv[] = {k1,       k2,     post_id,           department, priority,
-                          intent,   wants_ack ? "1" : "0", now, CASE_RETENTION_MS};
+    const char *argv[] = {k1,
+                          k2,
+                          post_id,
+                          department,
+                          priority,
+                          intent,
+                          wants_ack ? "1" : "0",
+                          now,
+                          CASE_RETENTION_MS};
     size_t lens[9];
     for (int i = 0; i < 9; i++)
         lens[i] = strlen(argv[i]);

@@ -1,7 +1,7 @@
-/* socialcare-escalation-router: applies each classified post to its customer's case in Redis
- * (once, atomically), routes it to a department with a priority, emits a case event for every
- * post, and queues an acknowledgement for complaints. Delivered replies close the loop: the
- * case waits for the customer and the first-response time is measured. */
+/* socialcare-escalation-router: applies each classified post to its customer's case in
+ * Redis (once, atomically), routes it to a department with a priority, emits a case event
+ * for every post, and queues an acknowledgement for complaints. Delivered replies close
+ * the loop: the case waits for the customer and the first-response time is measured. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +27,7 @@ struct router {
     struct sc_service svc;
     struct router_config conf;
     struct sc_redis_batch *batch;
-    struct sc_metric *m_posts;          /* socialcare_router_posts_total{department,priority} */
+    struct sc_metric *m_posts; /* socialcare_router_posts_total{department,priority} */
     struct sc_metric *m_cases_opened;   /* socialcare_router_cases_opened_total */
     struct sc_metric *m_acks;           /* socialcare_router_acknowledgements_total */
     struct sc_metric *m_first_response; /* socialcare_first_response_seconds */
@@ -59,17 +59,18 @@ static int router_emit_post(struct router *rt, struct router_item *it, redisRepl
     json_t *reasons = json_array();
     for (size_t i = 0; i < it->decision.n_reasons; i++)
         json_array_append_new(reasons, json_string(it->decision.reasons[i]));
-    json_t *ev = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s}", "v", 1, "type",
-                           res.opened ? "case.opened" : "case.updated", "case_id", res.case_id,
-                           "customer", it->customer, "post_id", post_id, "department",
-                           it->decision.department, "priority", res.priority, "status",
-                           res.status, "intent", intent, "reasons", reasons, "at", at);
+    json_t *ev =
+        json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s}", "v", 1, "type",
+                  res.opened ? "case.opened" : "case.updated", "case_id", res.case_id,
+                  "customer", it->customer, "post_id", post_id, "department",
+                  it->decision.department, "priority", res.priority, "status", res.status,
+                  "intent", intent, "reasons", reasons, "at", at);
     size_t len;
     char *out = sc_event_dump(ev, &len);
     json_decref(ev);
     size_t klen = strlen(it->customer);
-    int rc = sc_producer_send(rt->svc.producer, common->topic_cases_events, it->customer, klen,
-                              out, len, NULL, delivery);
+    int rc = sc_producer_send(rt->svc.producer, common->topic_cases_events, it->customer,
+                              klen, out, len, NULL, delivery);
     free(out);
     if (rc != 0)
         return rc;
@@ -81,45 +82,49 @@ static int router_emit_post(struct router *rt, struct router_item *it, redisRepl
 
     char text[512], reply_id[600];
     json_t *author = json_object_get(it->event, "author");
-    if (router_ack_text(json_string_value(json_object_get(author, "handle")), &it->decision,
-                        text, sizeof(text)) < 0)
+    if (router_ack_text(json_string_value(json_object_get(author, "handle")),
+                        &it->decision, text, sizeof(text)) < 0)
         return SC_EINVAL;
     snprintf(reply_id, sizeof(reply_id), "ack-%s", post_id);
-    json_t *ack = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "v", 1, "reply_id",
-                              reply_id, "case_id", res.case_id, "customer", it->customer,
-                              "platform", sc_event_str(it->event, "platform"), "channel",
-                              "public", "in_reply_to", post_id, "text", text, "origin", "auto",
-                              "requires_review", it->decision.requires_review);
+    json_t *ack = json_pack(
+        "{s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "v", 1, "reply_id", reply_id,
+        "case_id", res.case_id, "customer", it->customer, "platform",
+        sc_event_str(it->event, "platform"), "channel", "public", "in_reply_to", post_id,
+        "text", text, "origin", "auto", "requires_review", it->decision.requires_review);
     out = sc_event_dump(ack, &len);
     json_decref(ack);
-    rc = sc_producer_send(rt->svc.producer, common->topic_replies_outbound, it->customer, klen,
-                          out, len, NULL, delivery);
+    rc = sc_producer_send(rt->svc.producer, common->topic_replies_outbound, it->customer,
+                          klen, out, len, NULL, delivery);
     free(out);
     if (rc == 0)
         sc_metric_inc(rt->m_acks, NULL);
     return rc;
 }
 
-/* Parses one message and queues its Redis work; dead-letters what can never be applied. */
+/* Parses one message and queues its Redis work; dead-letters what can never be applied.
+ */
 static int router_prepare(struct router *rt, const rd_kafka_message_t *msg,
-                          struct router_item *it, int64_t now_ms, struct sc_delivery *delivery)
+                          struct router_item *it, int64_t now_ms,
+                          struct sc_delivery *delivery)
 {
     const struct sc_common_config *common = &rt->conf.common;
     char reason[256];
     it->redis_index = -1;
-    it->is_post = strcmp(rd_kafka_topic_name(msg->rkt), common->topic_replies_delivered) != 0;
+    it->is_post =
+        strcmp(rd_kafka_topic_name(msg->rkt), common->topic_replies_delivered) != 0;
     it->event = sc_event_parse(msg->payload, msg->len,
-                               it->is_post ? SC_EVENT_POST : SC_EVENT_DELIVERY, NULL, reason,
-                               sizeof(reason));
+                               it->is_post ? SC_EVENT_POST : SC_EVENT_DELIVERY, NULL,
+                               reason, sizeof(reason));
     if (it->event && it->is_post) {
         const char *intent = sc_event_path(it->event, "classification", "intent");
         const char *topic = sc_event_path(it->event, "classification", "topic");
-        json_t *sentiment = json_object_get(json_object_get(it->event, "classification"),
-                                            "sentiment");
+        json_t *sentiment =
+            json_object_get(json_object_get(it->event, "classification"), "sentiment");
         const char *label = json_string_value(json_object_get(sentiment, "label"));
         if (!intent || !topic || !label) {
             snprintf(reason, sizeof(reason), "missing_field: classification");
-        } else if (sc_event_customer_key(it->event, it->customer, sizeof(it->customer)) < 0) {
+        } else if (sc_event_customer_key(it->event, it->customer, sizeof(it->customer)) <
+                   0) {
             snprintf(reason, sizeof(reason), "invalid_field: customer key too long");
         } else {
             struct route_input in = {
@@ -141,7 +146,8 @@ static int router_prepare(struct router *rt, const rd_kafka_message_t *msg,
     } else if (it->event) {
         const char *case_id = sc_event_str(it->event, "case_id");
         const char *status = sc_event_str(it->event, "status");
-        if (case_id && msg->key && msg->key_len > 0 && msg->key_len < sizeof(it->customer)) {
+        if (case_id && msg->key && msg->key_len > 0 &&
+            msg->key_len < sizeof(it->customer)) {
             memcpy(it->customer, msg->key, msg->key_len);
             it->customer[msg->key_len] = '\0';
             it->redis_index = (long)sc_redis_batch_count(rt->batch);
@@ -149,8 +155,9 @@ static int router_prepare(struct router *rt, const rd_kafka_message_t *msg,
         }
         return 0;
     }
-    return sc_producer_dead_letter(rt->svc.producer, common->topic_dlq, "escalation-router",
-                                   reason, msg, msg->payload, msg->len, delivery);
+    return sc_producer_dead_letter(rt->svc.producer, common->topic_dlq,
+                                   "escalation-router", reason, msg, msg->payload,
+                                   msg->len, delivery);
 }
 
 static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
@@ -187,10 +194,11 @@ static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
 int main(int argc, char **argv)
 {
     static struct router rt;
-    int rc = sc_service_configure(argc, argv, "escalation-router",
-                                  "Keeps cases, routes posts to departments with priorities, "
-                                  "acknowledges complaints.",
-                                  router_items, N_ITEMS, &rt.conf);
+    int rc =
+        sc_service_configure(argc, argv, "escalation-router",
+                             "Keeps cases, routes posts to departments with priorities, "
+                             "acknowledges complaints.",
+                             router_items, N_ITEMS, &rt.conf);
     if (rc != 0) {
         sc_config_cleanup(router_items, N_ITEMS, &rt.conf, 1);
         return rc > 0 ? 0 : 2;
@@ -209,10 +217,12 @@ int main(int argc, char **argv)
     rt.m_posts = sc_metrics_counter(rt.svc.metrics, "socialcare_router_posts_total",
                                     "Posts routed, by department and priority",
                                     "department,priority");
-    rt.m_cases_opened = sc_metrics_counter(rt.svc.metrics, "socialcare_router_cases_opened_total",
-                                           "Cases opened or reopened", NULL);
-    rt.m_acks = sc_metrics_counter(rt.svc.metrics, "socialcare_router_acknowledgements_total",
-                                   "Automatic acknowledgements queued", NULL);
+    rt.m_cases_opened =
+        sc_metrics_counter(rt.svc.metrics, "socialcare_router_cases_opened_total",
+                           "Cases opened or reopened", NULL);
+    rt.m_acks =
+        sc_metrics_counter(rt.svc.metrics, "socialcare_router_acknowledgements_total",
+                           "Automatic acknowledgements queued", NULL);
     rt.m_first_response = sc_metrics_histogram(
         rt.svc.metrics, "socialcare_first_response_seconds",
         "Time from a case's first post to its first delivered reply", NULL,

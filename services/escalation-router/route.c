@@ -1,5 +1,6 @@
-/* The skeleton's routing table: topic -> department, intent and influence -> priority. The
- * configurable rule set (issue: escalation router) replaces the tables, not the interface. */
+/* The skeleton's routing table: topic -> department, intent and influence -> priority.
+ * The configurable rule set (issue: escalation router) replaces the tables, not the
+ * interface. */
 #include "route.h"
 
 #include <stdio.h>
@@ -86,12 +87,15 @@ int router_ack_text(const char *handle, const struct route_decision *d, char *bu
 {
     const char *body;
     if (d->reasons[0] && !strcmp(d->reasons[0], "crisis"))
-        body = "We are looking into this right now and will update you as soon as we can.";
+        body =
+            "We are looking into this right now and will update you as soon as we can.";
     else if (d->reasons[0] && !strcmp(d->reasons[0], "bug_report"))
-        body = "Sorry about the trouble. Our technical team is on it; we'll follow up here.";
+        body =
+            "Sorry about the trouble. Our technical team is on it; we'll follow up here.";
     else
-        body = "Sorry to hear that. We've passed this to our team and will get back to you "
-               "shortly.";
+        body =
+            "Sorry to hear that. We've passed this to our team and will get back to you "
+            "shortly.";
     int n = handle && *handle ? snprintf(buf, size, "@%s %s", handle, body)
                               : snprintf(buf, size, "%s", body);
     return n < 0 || (size_t)n >= size ? -1 : n;

@@ -1,6 +1,6 @@
-/* Routing decisions of the escalation router as pure functions: department, priority with its
- * reasons, whether the customer gets an automatic acknowledgement, whether a person must
- * review it first, and the acknowledgement's text. */
+/* Routing decisions of the escalation router as pure functions: department, priority with
+ * its reasons, whether the customer gets an automatic acknowledgement, whether a person
+ * must review it first, and the acknowledgement's text. */
 #ifndef ROUTER_ROUTE_H
 #define ROUTER_ROUTE_H
 

@@ -10,8 +10,8 @@
 /* @brief Sets "v" to 1 and "received_at" to now (RFC 3339, ms) when absent. */
 void ingest_normalise(json_t *post, int64_t now_wall_ms);
 
-/* @brief Writes the dedup key "seen:{<id>}" into buf. @returns its length, or -1 if too small.
- *        The id is in the hash tag so the key shards like the post on Redis Cluster. */
+/* @brief Writes the dedup key "seen:{<id>}" into buf. @returns its length, or -1 if too
+ * small. The id is in the hash tag so the key shards like the post on Redis Cluster. */
 int ingest_seen_key(const char *id, char *buf, size_t size);
 
 #endif

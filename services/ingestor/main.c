@@ -1,8 +1,8 @@
-/* socialcare-ingestor: turns platform input into normalised v1 posts on posts.inbound, keyed
- * by customer. Sources in this build: a JSONL replay (file or stdin) on the main thread and
- * POST /v1/posts on the HTTP thread. Each post is validated (invalid replay lines are
- * dead-lettered, invalid HTTP bodies get a 4xx JSON error), de-duplicated with Redis
- * SET NX + TTL, and acknowledged only after Kafka acknowledged it. */
+/* socialcare-ingestor: turns platform input into normalised v1 posts on posts.inbound,
+ * keyed by customer. Sources in this build: a JSONL replay (file or stdin) on the main
+ * thread and POST /v1/posts on the HTTP thread. Each post is validated (invalid replay
+ * lines are dead-lettered, invalid HTTP bodies get a 4xx JSON error), de-duplicated with
+ * Redis SET NX + TTL, and acknowledged only after Kafka acknowledged it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +15,7 @@
 #include "log.h"
 #include "service.h"
 
-#define INGESTOR_BATCH 500
+#define INGESTOR_BATCH          500
 #define INGESTOR_HTTP_MAX_POSTS 1000
 
 struct ingestor_config {
@@ -60,9 +60,9 @@ struct ingestor {
 
 /* ------------------------------------------------------------------ publication */
 
-/* De-duplicates and publishes posts; is_new[i] tells which were new. Returns 0 when every new
- * post was acknowledged by Kafka; otherwise the seen marks of this call are removed again so
- * that a retry publishes them, and an error is returned. */
+/* De-duplicates and publishes posts; is_new[i] tells which were new. Returns 0 when every
+ * new post was acknowledged by Kafka; otherwise the seen marks of this call are removed
+ * again so that a retry publishes them, and an error is returned. */
 static int ingestor_publish(struct ingestor *in, struct sc_redis *redis,
                             struct sc_redis_batch *batch, json_t **posts, size_t n,
                             bool *is_new)
@@ -130,15 +130,15 @@ static void ingestor_count(struct ingestor *in, const char *source, const bool *
 
 /* ------------------------------------------------------------------ replay */
 
-/* Publishes the pending replay batch, retrying with backoff until it succeeds or a stop is
- * requested. Returns 0 when the batch is out. */
+/* Publishes the pending replay batch, retrying with backoff until it succeeds or a stop
+ * is requested. Returns 0 when the batch is out. */
 static int ingestor_flush_pending(struct ingestor *in)
 {
     bool is_new[INGESTOR_BATCH];
     int backoff = 100;
     while (in->n_pending > 0) {
-        int rc = ingestor_publish(in, in->svc.redis, in->batch, in->pending, in->n_pending,
-                                  is_new);
+        int rc = ingestor_publish(in, in->svc.redis, in->batch, in->pending,
+                                  in->n_pending, is_new);
         if (rc == 0) {
             ingestor_count(in, "replay", is_new, in->n_pending);
             for (size_t i = 0; i < in->n_pending; i++)
@@ -156,7 +156,8 @@ static int ingestor_flush_pending(struct ingestor *in)
     return 0;
 }
 
-/* Reads the next line of the replay into in->line. Returns its length, or -1 at the end. */
+/* Reads the next line of the replay into in->line. Returns its length, or -1 at the end.
+ */
 static ssize_t ingestor_read_line(struct ingestor *in)
 {
     return getline(&in->line, &in->line_cap, in->in);
@@ -186,7 +187,8 @@ static int ingestor_replay_step(void *opaque)
         ssize_t len = ingestor_read_line(in);
         if (len < 0) {
             in->replay_done = true;
-            sc_log(SC_LOG_INFO, "REPLAY", "replay finished: %lld lines", in->replayed + (long long)taken);
+            sc_log(SC_LOG_INFO, "REPLAY", "replay finished: %lld lines",
+                   in->replayed + (long long)taken);
             break;
         }
         taken++;
@@ -234,7 +236,8 @@ static void ingestor_http_posts(void *opaque, const struct sc_http_request *req,
     bool single = json_is_object(root);
     if (!single && !json_is_array(root)) {
         json_decref(root);
-        sc_http_json_error(resp, 400, "invalid_post", "body must be a post or an array of posts");
+        sc_http_json_error(resp, 400, "invalid_post",
+                           "body must be a post or an array of posts");
         return;
     }
     size_t n = single ? 1 : json_array_size(root);
@@ -255,21 +258,22 @@ static void ingestor_http_posts(void *opaque, const struct sc_http_request *req,
             ingest_normalise(item, now);
         if (!json_is_object(item)) {
             snprintf(reason, sizeof(reason), "not_object: a post must be a JSON object");
-        } else if (sc_event_validate(item, SC_EVENT_POST, NULL, reason, sizeof(reason)) == 0) {
+        } else if (sc_event_validate(item, SC_EVENT_POST, NULL, reason, sizeof(reason)) ==
+                   0) {
             posts[n_ok++] = item;
             continue;
         }
-        json_array_append_new(rejected, json_pack("{s:I,s:s}", "index", (json_int_t)i,
-                                                  "reason", reason));
+        json_array_append_new(
+            rejected, json_pack("{s:I,s:s}", "index", (json_int_t)i, "reason", reason));
     }
     sc_metric_add(in->m_posts, SC_LABELS("http", "rejected"), (double)(n - n_ok));
 
     if (single && n_ok == 0) {
-        const char *reason = json_string_value(
-            json_object_get(json_array_get(rejected, 0), "reason"));
+        const char *reason =
+            json_string_value(json_object_get(json_array_get(rejected, 0), "reason"));
         sc_http_json_error(resp, 400, "invalid_post", reason ? reason : "invalid post");
-    } else if (n_ok > 0 &&
-               ingestor_publish(in, in->http_redis, in->http_batch, posts, n_ok, is_new) != 0) {
+    } else if (n_ok > 0 && ingestor_publish(in, in->http_redis, in->http_batch, posts,
+                                            n_ok, is_new) != 0) {
         sc_http_json_error(resp, 503, "unavailable",
                            "posts could not be stored now; retry later");
         sc_http_add_header(resp, "Retry-After", "1");
@@ -278,9 +282,9 @@ static void ingestor_http_posts(void *opaque, const struct sc_http_request *req,
         size_t fresh = 0;
         for (size_t i = 0; i < n_ok; i++)
             fresh += is_new[i];
-        json_t *body = json_pack("{s:I,s:I,s:O}", "accepted", (json_int_t)fresh,
-                                 "duplicates", (json_int_t)(n_ok - fresh), "rejected",
-                                 rejected);
+        json_t *body =
+            json_pack("{s:I,s:I,s:O}", "accepted", (json_int_t)fresh, "duplicates",
+                      (json_int_t)(n_ok - fresh), "rejected", rejected);
         resp->status = n_ok > 0 ? 202 : 400;
         resp->body = json_dumps(body, JSON_COMPACT);
         json_decref(body);
@@ -296,9 +300,9 @@ static void ingestor_http_posts(void *opaque, const struct sc_http_request *req,
 int main(int argc, char **argv)
 {
     static struct ingestor in;
-    int rc = sc_service_configure(argc, argv, "ingestor",
-                                  "Normalises, de-duplicates and publishes customer posts.",
-                                  ingestor_items, N_ITEMS, &in.conf);
+    int rc = sc_service_configure(
+        argc, argv, "ingestor", "Normalises, de-duplicates and publishes customer posts.",
+        ingestor_items, N_ITEMS, &in.conf);
     if (rc != 0) {
         sc_config_cleanup(ingestor_items, N_ITEMS, &in.conf, 1);
         return rc > 0 ? 0 : 2;
@@ -309,8 +313,9 @@ int main(int argc, char **argv)
     int exit_code = 1;
     if (sc_service_init(&in.svc, &opts, &in.conf.common, errstr, sizeof(errstr)) != 0)
         goto fail;
-    in.m_posts = sc_metrics_counter(in.svc.metrics, "socialcare_ingestor_posts_total",
-                                    "Posts received, by source and outcome", "source,outcome");
+    in.m_posts =
+        sc_metrics_counter(in.svc.metrics, "socialcare_ingestor_posts_total",
+                           "Posts received, by source and outcome", "source,outcome");
     in.batch = sc_redis_batch_new();
     in.http_batch = sc_redis_batch_new();
     in.http_redis = sc_redis_new(in.conf.common.redis_url, 2000, errstr, sizeof(errstr));
@@ -321,9 +326,11 @@ int main(int argc, char **argv)
         goto fail;
     }
     if (in.conf.ingest_file[0]) {
-        in.in = strcmp(in.conf.ingest_file, "-") == 0 ? stdin : fopen(in.conf.ingest_file, "r");
+        in.in = strcmp(in.conf.ingest_file, "-") == 0 ? stdin
+                                                      : fopen(in.conf.ingest_file, "r");
         if (!in.in) {
-            snprintf(errstr, sizeof(errstr), "INGEST_FILE: cannot open: %s", strerror(errno));
+            snprintf(errstr, sizeof(errstr), "INGEST_FILE: cannot open: %s",
+                     strerror(errno));
             goto fail;
         }
     }

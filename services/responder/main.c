@@ -1,8 +1,8 @@
 /* socialcare-responder: sends the replies on replies.outbound through the platform and
  * reports each outcome on replies.delivered. A reply is sent once: the Redis ledger
  * sent:{<reply id>} is checked before and written after the platform accepted it, and the
- * platform gets an Idempotency-Key for retries after an unknown outcome. Replies that need a
- * person's review are held. Agents reply through POST /v1/replies. */
+ * platform gets an Idempotency-Key for retries after an unknown outcome. Replies that
+ * need a person's review are held. Agents reply through POST /v1/replies. */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,15 +61,16 @@ static int responder_publish(struct responder *rs, struct responder_item *it,
                              struct sc_delivery *delivery)
 {
     const char *customer = sc_event_str(it->reply, "customer");
-    json_t *out = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s?,s:i,s:s?,s:s}", "v", 1, "reply_id",
-                            sc_event_str(it->reply, "reply_id"), "case_id",
-                            sc_event_str(it->reply, "case_id"), "customer", customer, "status",
-                            it->status, "platform_post_id",
-                            it->send.platform_post_id[0] ? it->send.platform_post_id : NULL,
-                            "attempts", it->send.attempts, "error",
-                            it->send.error[0] ? it->send.error : NULL, "at", "");
+    json_t *out = json_pack(
+        "{s:i,s:s,s:s,s:s,s:s,s:s?,s:i,s:s?,s:s}", "v", 1, "reply_id",
+        sc_event_str(it->reply, "reply_id"), "case_id",
+        sc_event_str(it->reply, "case_id"), "customer", customer, "status", it->status,
+        "platform_post_id",
+        it->send.platform_post_id[0] ? it->send.platform_post_id : NULL, "attempts",
+        it->send.attempts, "error", it->send.error[0] ? it->send.error : NULL, "at", "");
     char at[40];
-    json_object_set_new(out, "at", json_string(sc_format_time(sc_wall_ms(), at, sizeof(at))));
+    json_object_set_new(out, "at",
+                        json_string(sc_format_time(sc_wall_ms(), at, sizeof(at))));
     size_t len;
     char *buf = sc_event_dump(out, &len);
     json_decref(out);
@@ -87,9 +88,10 @@ static void responder_ledger_key(const char *reply_id, char *buf, size_t size)
 }
 
 /* Sends what must be sent, with retry rounds; returns when every send is done or out of
- * attempts, or a stop is requested (those stay unsent and the batch is consumed again). */
-static void responder_send_all(struct responder *rs, struct responder_item *items, size_t n,
-                               struct platform_send *sends, size_t n_sends)
+ * attempts, or a stop is requested (those stay unsent and the batch is consumed again).
+ */
+static void responder_send_all(struct responder *rs, struct responder_item *items,
+                               size_t n, struct platform_send *sends, size_t n_sends)
 {
     (void)items;
     (void)n;
@@ -99,10 +101,10 @@ static void responder_send_all(struct responder *rs, struct responder_item *item
         size_t pending = 0;
         for (size_t i = 0; i < n_sends; i++) {
             struct platform_send *s = &sends[i];
-            sc_metric_inc(rs->m_attempts, SC_LABELS(s->verdict == SEND_VERDICT_SENT ? "sent"
-                                                    : s->verdict == SEND_VERDICT_RETRY
-                                                        ? "retry"
-                                                        : "failed"));
+            sc_metric_inc(rs->m_attempts,
+                          SC_LABELS(s->verdict == SEND_VERDICT_SENT    ? "sent"
+                                    : s->verdict == SEND_VERDICT_RETRY ? "retry"
+                                                                       : "failed"));
             if (!s->done && s->attempts >= rs->conf.reply_max_attempts)
                 s->done = true; /* reported failed below */
             if (!s->done) {
@@ -132,8 +134,8 @@ static int responder_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
     for (size_t i = 0; i < n && rc == 0; i++) {
         char reason[256];
         items[i].ledger_index = -1;
-        items[i].reply = sc_event_parse(msgs[i]->payload, msgs[i]->len, SC_EVENT_REPLY, NULL,
-                                        reason, sizeof(reason));
+        items[i].reply = sc_event_parse(msgs[i]->payload, msgs[i]->len, SC_EVENT_REPLY,
+                                        NULL, reason, sizeof(reason));
         if (!items[i].reply) {
             rc = sc_producer_dead_letter(rs->svc.producer, rs->conf.common.topic_dlq,
                                          "responder", reason, msgs[i], msgs[i]->payload,
@@ -164,11 +166,12 @@ static int responder_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
         } else if (json_is_true(json_object_get(it->reply, "requires_review"))) {
             it->status = "held_for_review";
         } else {
-            json_t *body = json_pack(
-                "{s:s,s:s,s:s,s:s?,s:s}", "reply_id", sc_event_str(it->reply, "reply_id"),
-                "platform", sc_event_str(it->reply, "platform"), "channel",
-                sc_event_str(it->reply, "channel"), "in_reply_to",
-                sc_event_str(it->reply, "in_reply_to"), "text", sc_event_str(it->reply, "text"));
+            json_t *body = json_pack("{s:s,s:s,s:s,s:s?,s:s}", "reply_id",
+                                     sc_event_str(it->reply, "reply_id"), "platform",
+                                     sc_event_str(it->reply, "platform"), "channel",
+                                     sc_event_str(it->reply, "channel"), "in_reply_to",
+                                     sc_event_str(it->reply, "in_reply_to"), "text",
+                                     sc_event_str(it->reply, "text"));
             it->body = json_dumps(body, JSON_COMPACT);
             json_decref(body);
             sends[n_sends].idempotency_key = sc_event_str(it->reply, "reply_id");
@@ -196,7 +199,8 @@ static int responder_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
             if (it->send.verdict != SEND_VERDICT_SENT)
                 continue;
             responder_ledger_key(sc_event_str(it->reply, "reply_id"), key, sizeof(key));
-            const char *pid = it->send.platform_post_id[0] ? it->send.platform_post_id : "?";
+            const char *pid =
+                it->send.platform_post_id[0] ? it->send.platform_post_id : "?";
             const char *argv[] = {"SET", key, pid, "EX", RESPONDER_SENT_TTL};
             size_t lens[] = {3, strlen(key), strlen(pid), 2, strlen(RESPONDER_SENT_TTL)};
             sc_redis_batch_add(rs->batch, 5, argv, lens);
@@ -219,7 +223,8 @@ static int responder_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
     return rc;
 }
 
-/* POST /v1/replies: an agent's reply, queued on replies.outbound (runs on the HTTP thread). */
+/* POST /v1/replies: an agent's reply, queued on replies.outbound (runs on the HTTP
+ * thread). */
 static void responder_http_reply(void *opaque, const struct sc_http_request *req,
                                  struct sc_http_response *resp)
 {
@@ -237,7 +242,8 @@ static void responder_http_reply(void *opaque, const struct sc_http_request *req
         json_object_set_new(reply, "origin", json_string("agent:unknown"));
     if (!json_object_get(reply, "reply_id")) {
         char id[64];
-        snprintf(id, sizeof(id), "agent-%lld-%llu", (long long)sc_wall_ms(), ++rs->agent_seq);
+        snprintf(id, sizeof(id), "agent-%lld-%llu", (long long)sc_wall_ms(),
+                 ++rs->agent_seq);
         json_object_set_new(reply, "reply_id", json_string(id));
     }
     char reason[256];
@@ -287,14 +293,17 @@ int main(int argc, char **argv)
     int exit_code = 1;
     if (sc_service_init(&rs.svc, &opts, &rs.conf.common, errstr, sizeof(errstr)) != 0)
         goto fail;
-    rs.client = platform_client_new(rs.conf.reply_endpoint, (long)rs.conf.reply_timeout_ms);
+    rs.client =
+        platform_client_new(rs.conf.reply_endpoint, (long)rs.conf.reply_timeout_ms);
     rs.batch = sc_redis_batch_new();
-    rs.m_replies = sc_metrics_counter(rs.svc.metrics, "socialcare_responder_replies_total",
-                                      "Reply outcomes reported", "status");
-    rs.m_attempts = sc_metrics_counter(rs.svc.metrics,
-                                       "socialcare_responder_send_attempts_total",
-                                       "Send attempts by verdict", "verdict");
-    if (sc_http_route(rs.svc.http, "POST", "/v1/replies", responder_http_reply, &rs) != 0) {
+    rs.m_replies =
+        sc_metrics_counter(rs.svc.metrics, "socialcare_responder_replies_total",
+                           "Reply outcomes reported", "status");
+    rs.m_attempts =
+        sc_metrics_counter(rs.svc.metrics, "socialcare_responder_send_attempts_total",
+                           "Send attempts by verdict", "verdict");
+    if (sc_http_route(rs.svc.http, "POST", "/v1/replies", responder_http_reply, &rs) !=
+        0) {
         snprintf(errstr, sizeof(errstr), "cannot add route");
         goto fail;
     }

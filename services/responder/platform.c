@@ -1,5 +1,5 @@
-/* libcurl multi adapter for platform sends. Response bodies are capped; only the "id" field of
- * the platform's JSON answer is kept. */
+/* libcurl multi adapter for platform sends. Response bodies are capped; only the "id"
+ * field of the platform's JSON answer is kept. */
 #include "platform.h"
 
 #include <curl/curl.h>
@@ -99,7 +99,8 @@ static void platform_finish(struct platform_transfer *t, CURLcode res)
     s->done = s->verdict != SEND_VERDICT_RETRY;
 }
 
-void platform_send_round(struct platform_client *client, struct platform_send *sends, size_t n)
+void platform_send_round(struct platform_client *client, struct platform_send *sends,
+                         size_t n)
 {
     if (n > client->cap) {
         sc_free(client->transfers);

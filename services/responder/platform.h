@@ -1,6 +1,7 @@
-/* The responder's platform client: sends many replies at once with libcurl multi, each as a
- * JSON POST with an Idempotency-Key header, and records status, platform post id and errors.
- * In this build every platform is reached through one configurable HTTP endpoint. */
+/* The responder's platform client: sends many replies at once with libcurl multi, each as
+ * a JSON POST with an Idempotency-Key header, and records status, platform post id and
+ * errors. In this build every platform is reached through one configurable HTTP endpoint.
+ */
 #ifndef RESPONDER_PLATFORM_H
 #define RESPONDER_PLATFORM_H
 
@@ -25,7 +26,8 @@ struct platform_send {
 
 struct platform_client;
 
-/* @brief Creates a client posting to url with a per-request timeout. @returns new client. */
+/* @brief Creates a client posting to url with a per-request timeout. @returns new client.
+ */
 struct platform_client *platform_client_new(const char *url, long timeout_ms);
 void platform_client_free(struct platform_client *client);
 

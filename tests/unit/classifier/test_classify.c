@@ -18,20 +18,23 @@ static struct classification run(const char *text, long long followers, bool ver
 static void test_intents(void **state)
 {
     (void)state;
-    assert_int_equal(run("@Northwind my order never arrived, this is unacceptable", 10, false)
-                         .intent,
-                     CLASSIFIER_INTENT_COMPLAINT);
+    assert_int_equal(
+        run("@Northwind my order never arrived, this is unacceptable", 10, false).intent,
+        CLASSIFIER_INTENT_COMPLAINT);
     assert_int_equal(run("How do I change my booking to Friday?", 10, false).intent,
                      CLASSIFIER_INTENT_QUESTION);
     assert_int_equal(run("Thanks @Northwind, the crew was amazing!", 10, false).intent,
                      CLASSIFIER_INTENT_PRAISE);
     assert_int_equal(run("WIN A FREE iPhone!!! click here", 10, false).intent,
                      CLASSIFIER_INTENT_SPAM);
-    assert_int_equal(run("The app crashes when I open my boarding pass", 10, false).intent,
-                     CLASSIFIER_INTENT_BUG_REPORT);
-    assert_int_equal(run("Smoke in the cabin on flight 12, is everyone safe?", 10, false).intent,
-                     CLASSIFIER_INTENT_CRISIS);
-    assert_int_equal(run("Just landed in Oslo.", 10, false).intent, CLASSIFIER_INTENT_OTHER);
+    assert_int_equal(
+        run("The app crashes when I open my boarding pass", 10, false).intent,
+        CLASSIFIER_INTENT_BUG_REPORT);
+    assert_int_equal(
+        run("Smoke in the cabin on flight 12, is everyone safe?", 10, false).intent,
+        CLASSIFIER_INTENT_CRISIS);
+    assert_int_equal(run("Just landed in Oslo.", 10, false).intent,
+                     CLASSIFIER_INTENT_OTHER);
 }
 
 static void test_sentiment_and_topic(void **state)
@@ -82,20 +85,21 @@ static void test_json(void **state)
     json_t *j = classifier_to_json(&c);
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "intent")), "complaint");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(j, "sentiment"), "label")),
-                        "negative");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "sentiment"), "label")),
+        "negative");
     json_t *pii = json_object_get(j, "pii");
     assert_int_equal(json_array_size(pii), 1);
     assert_string_equal(json_string_value(json_array_get(pii, 0)), "order_number");
-    assert_string_equal(json_string_value(json_object_get(j, "model")), CLASSIFIER_MODEL_NAME);
+    assert_string_equal(json_string_value(json_object_get(j, "model")),
+                        CLASSIFIER_MODEL_NAME);
     json_decref(j);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_intents), cmocka_unit_test(test_sentiment_and_topic),
+        cmocka_unit_test(test_intents),   cmocka_unit_test(test_sentiment_and_topic),
         cmocka_unit_test(test_influence), cmocka_unit_test(test_pii),
         cmocka_unit_test(test_json),
     };

@@ -1,4 +1,5 @@
-/* Unit tests of routing decisions, acknowledgement texts and case-script result parsing. */
+/* Unit tests of routing decisions, acknowledgement texts and case-script result parsing.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,11 +22,14 @@ static struct route_decision decide(const char *intent, const char *topic,
 static void test_departments(void **state)
 {
     (void)state;
-    assert_string_equal(decide("complaint", "billing", "negative", 0).department, "billing");
-    assert_string_equal(decide("complaint", "shipping", "negative", 0).department, "shipping");
+    assert_string_equal(decide("complaint", "billing", "negative", 0).department,
+                        "billing");
+    assert_string_equal(decide("complaint", "shipping", "negative", 0).department,
+                        "shipping");
     assert_string_equal(decide("complaint", "other", "negative", 0).department,
                         "customer_service");
-    assert_string_equal(decide("crisis", "billing", "negative", 0).department, "communications");
+    assert_string_equal(decide("crisis", "billing", "negative", 0).department,
+                        "communications");
     assert_string_equal(decide("praise", "other", "positive", 0).department, "marketing");
     assert_string_equal(decide("bug_report", "other", "negative", 0).department,
                         "technical_support");
@@ -92,8 +96,10 @@ static void test_case_result(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_departments), cmocka_unit_test(test_priorities),
-        cmocka_unit_test(test_ack_text), cmocka_unit_test(test_case_result),
+        cmocka_unit_test(test_departments),
+        cmocka_unit_test(test_priorities),
+        cmocka_unit_test(test_ack_text),
+        cmocka_unit_test(test_case_result),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,7 +30,8 @@ static void test_seen_key(void **state)
     char buf[32];
     assert_int_equal(ingest_seen_key("x:123", buf, sizeof(buf)), 12);
     assert_string_equal(buf, "seen:{x:123}");
-    assert_int_equal(ingest_seen_key("x:1234567890123456789012345", buf, sizeof(buf)), -1);
+    assert_int_equal(ingest_seen_key("x:1234567890123456789012345", buf, sizeof(buf)),
+                     -1);
 }
 
 int main(void)
