@@ -47,6 +47,7 @@ struct sc_common_config {
     char *kafka_group_id;
     char *redis_url;
     long long http_port;
+    char *http_bind;
     char *log_level;
     char *topic_posts_inbound;
     char *topic_posts_classified;
@@ -72,6 +73,9 @@ struct sc_common_config {
         {"HTTP_PORT", SC_CFG_INT, "8080", 0, 65535,                                          \
          "Port of the HTTP server (/metrics, /healthz, /readyz, API); 0 picks a free one",   \
          offsetof(type, common.http_port)},                                                  \
+        {"HTTP_BIND", SC_CFG_STRING, "", 0, -1,                                              \
+         "Address the HTTP server binds (empty = all interfaces, e.g. 127.0.0.1)",           \
+         offsetof(type, common.http_bind)},                                                  \
         {"LOG_LEVEL", SC_CFG_STRING, "info", 0, -1,                                          \
          "debug, info, notice, warning, error or crit", offsetof(type, common.log_level)},   \
         {"TOPIC_POSTS_INBOUND", SC_CFG_STRING, "posts.inbound", 0, -1,                       \

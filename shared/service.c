@@ -117,6 +117,7 @@ int sc_service_init(struct sc_service *svc, const struct sc_service_opts *opts,
 
     struct sc_http_config hconf = {
         .port = (int)common->http_port,
+        .bind_addr = common->http_bind[0] ? common->http_bind : NULL,
         .metrics = svc->metrics,
         .ready = sc_service_ready,
         .ready_opaque = svc,

@@ -45,30 +45,28 @@ const char *classifier_pii_name(unsigned bit)
 static const char *const cues_crisis[] = {
     "smoke in the cabin", "emergency landing", "fire",      "injured", "evacuat",
     "is everyone safe",   "food poisoning",    "explosion", NULL};
-static const char *const cues_spam[] = {"click here", "win a free",   "free iphone",
-                                        "crypto",     "giveaway",     "follow back",
-                                        "bit.ly/",    "dm for promo", NULL};
-static const char *const cues_bug[] = {"crash",
-                                       "bug",
-                                       "error code",
-                                       "doesn't load",
-                                       "does not load",
-                                       "won't load",
-                                       "keeps freezing",
-                                       "broken link",
-                                       "404",
-                                       "glitch",
-                                       NULL};
+static const char *const cues_spam[] = {
+    "click here", "win a free",     "free iphone",     "crypto",
+    "giveaway",   "follow back",    "bit.ly/",         "dm for promo",
+    "claim your", "click the link", "earn $",          "work from home",
+    "dm me",      "free flights",   "congratulations", NULL};
+static const char *const cues_bug[] = {
+    "crash",         "bug",        "error code",     "doesn't load",
+    "does not load", "won't load", "keeps freezing", "broken link",
+    "404",           "glitch",     "error 500",      "unknown error",
+    "error message", NULL};
 static const char *const cues_complaint[] = {
-    "worst",        "terrible",      "awful",    "still waiting", "never arrived",
-    "delayed",      "delay",         "lost",     "charged twice", "double charged",
-    "refund",       "cancelled",     "canceled", "rude",          "unacceptable",
-    "disappointed", "hours on hold", "no one",   "nobody",        "broken",
-    "damaged",      "missing",       "late",     "ridiculous",    "fix this",
-    "angry",        "horrible",      NULL};
+    "worst",        "terrible",      "awful",         "still waiting", "never arrived",
+    "delayed",      "delay",         "lost",          "charged twice", "double charged",
+    "refund",       "cancelled",     "canceled",      "rude",          "unacceptable",
+    "disappointed", "hours on hold", "no one",        "nobody",        "broken",
+    "damaged",      "missing",       "late",          "ridiculous",    "fix this",
+    "angry",        "horrible",      "still nothing", "not happy",     "money back",
+    "frustrated",   "fed up",        "still no",      "waste of",      NULL};
 static const char *const cues_praise[] = {
-    "thank",     "amazing",   "love",  "great job", "awesome",   "best",
-    "excellent", "wonderful", "kudos", "shout out", "fantastic", NULL};
+    "thank",     "amazing",   "love",      "great job",  "awesome",
+    "best",      "excellent", "wonderful", "kudos",      "shout out",
+    "fantastic", "well done", "smooth",    "appreciate", NULL};
 static const char *const cues_question[] = {
     "how do i", "how can i",   "can i ",    "is there", "what is", "when will",
     "where is", "does anyone", "could you", "do you",   NULL};
@@ -76,7 +74,8 @@ static const char *const cues_negative[] = {
     "worst",         "terrible",      "awful",      "hate",     "angry",
     "unacceptable",  "disappointed",  "ridiculous", "horrible", "never",
     "lost",          "delayed",       "rude",       "broken",   "crash",
-    "charged twice", "still waiting", "damaged",    "missing",  NULL};
+    "charged twice", "still waiting", "damaged",    "missing",  "frustrated",
+    "not happy",     "fed up",        NULL};
 static const char *const cues_positive[] = {
     "thank",     "amazing",   "love",  "great",     "awesome", "best",
     "excellent", "wonderful", "happy", "fantastic", NULL};
@@ -101,12 +100,21 @@ static const struct topic_rule topic_rules[] = {
     {"baggage", {"bag", "luggage", "suitcase", NULL}},
 };
 
+/* True when cue occurs in folded starting at a word boundary (so "404" does not match
+ * inside "NW1404"); the cue may end inside a word ("thank" matches "thanks"). */
+static bool has_cue(const char *folded, const char *cue)
+{
+    for (const char *p = strstr(folded, cue); p; p = strstr(p + 1, cue))
+        if (p == folded || !isalnum((unsigned char)p[-1]))
+            return true;
+    return false;
+}
+
 static int count_cues(const char *folded, const char *const *cues)
 {
     int n = 0;
     for (; *cues; cues++)
-        if (strstr(folded, *cues))
-            n++;
+        n += has_cue(folded, *cues);
     return n;
 }
 

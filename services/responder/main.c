@@ -23,6 +23,7 @@ struct responder_config {
     char *reply_endpoint;
     long long reply_timeout_ms;
     long long reply_max_attempts;
+    long long reply_max_connections;
 };
 
 static const struct sc_config_item responder_items[] = {
@@ -35,6 +36,9 @@ static const struct sc_config_item responder_items[] = {
     {"REPLY_MAX_ATTEMPTS", SC_CFG_INT, "5", 1, 100,
      "Attempts before a transiently failing reply is reported failed",
      offsetof(struct responder_config, reply_max_attempts)},
+    {"REPLY_MAX_CONNECTIONS", SC_CFG_INT, "16", 1, 1024,
+     "Concurrent connections to the platform endpoint (more sends wait their turn)",
+     offsetof(struct responder_config, reply_max_connections)},
 };
 #define N_ITEMS (sizeof(responder_items) / sizeof(responder_items[0]))
 
@@ -90,23 +94,23 @@ static void responder_ledger_key(const char *reply_id, char *buf, size_t size)
 /* Sends what must be sent, with retry rounds; returns when every send is done or out of
  * attempts, or a stop is requested (those stay unsent and the batch is consumed again).
  */
-static void responder_send_all(struct responder *rs, struct responder_item *items,
-                               size_t n, struct platform_send *sends, size_t n_sends)
+static void responder_send_all(struct responder *rs, struct platform_send *sends,
+                               size_t n_sends)
 {
-    (void)items;
-    (void)n;
-    for (int attempt = 1; n_sends > 0; attempt++) {
+    for (int round = 1;; round++) {
         platform_send_round(rs->client, sends, n_sends);
         long wait_s = -1;
         size_t pending = 0;
         for (size_t i = 0; i < n_sends; i++) {
             struct platform_send *s = &sends[i];
+            if (s->attempts != round)
+                continue; /* finished in an earlier round */
             sc_metric_inc(rs->m_attempts,
                           SC_LABELS(s->verdict == SEND_VERDICT_SENT    ? "sent"
                                     : s->verdict == SEND_VERDICT_RETRY ? "retry"
                                                                        : "failed"));
             if (!s->done && s->attempts >= rs->conf.reply_max_attempts)
-                s->done = true; /* reported failed below */
+                s->done = true; /* out of attempts: reported failed */
             if (!s->done) {
                 pending++;
                 if (s->retry_after_s > wait_s)
@@ -115,7 +119,7 @@ static void responder_send_all(struct responder *rs, struct responder_item *item
         }
         if (pending == 0 || sc_lifecycle_stopping())
             return;
-        sc_service_backoff(responder_backoff_ms(attempt, wait_s));
+        sc_service_backoff(responder_backoff_ms(round, wait_s));
     }
 }
 
@@ -183,7 +187,7 @@ static int responder_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
 
     /* 3. Send, then record the sent ones in the ledger before reporting them. */
     if (rc == 0 && n_sends > 0) {
-        responder_send_all(rs, items, n, sends, n_sends);
+        responder_send_all(rs, sends, n_sends);
         if (sc_lifecycle_stopping()) {
             for (size_t i = 0; i < n_sends; i++)
                 if (!sends[i].done)

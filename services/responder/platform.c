@@ -28,10 +28,12 @@ struct platform_client {
     size_t cap;
 };
 
-struct platform_client *platform_client_new(const char *url, long timeout_ms)
+struct platform_client *platform_client_new(const char *url, long timeout_ms,
+                                            long max_connections)
 {
     struct platform_client *client = sc_calloc(1, sizeof(*client));
     client->multi = curl_multi_init();
+    curl_multi_setopt(client->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_connections);
     client->url = sc_strdup(url);
     client->timeout_ms = timeout_ms;
     return client;

@@ -31,7 +31,8 @@ struct platform_client;
 struct platform_client *platform_client_new(const char *url, long timeout_ms);
 void platform_client_free(struct platform_client *client);
 
-/* @brief One round: every send not yet done is attempted once, concurrently. */
+/* @brief One round: every send not yet done is attempted once, concurrently; each
+ * attempted send has its attempts incremented and its verdict set. */
 void platform_send_round(struct platform_client *client, struct platform_send *sends,
                          size_t n);
 
