@@ -187,8 +187,6 @@ static int ingestor_replay_step(void *opaque)
         ssize_t len = ingestor_read_line(in);
         if (len < 0) {
             in->replay_done = true;
-            sc_log(SC_LOG_INFO, "REPLAY", "replay finished: %lld lines",
-                   in->replayed + (long long)taken);
             break;
         }
         taken++;
@@ -213,7 +211,8 @@ static int ingestor_replay_step(void *opaque)
     in->replayed += (long long)taken;
     if (sc_service_settle(&in->svc, &dlq) != 0)
         sc_log(SC_LOG_ERR, "REPLAY", "a dead-letter message was not acknowledged");
-    ingestor_flush_pending(in);
+    if (ingestor_flush_pending(in) == 0 && in->replay_done)
+        sc_log(SC_LOG_INFO, "REPLAY", "replay finished: %lld lines", in->replayed);
     return taken > 0;
 }
 
@@ -285,6 +284,10 @@ static void ingestor_http_posts(void *opaque, const struct sc_http_request *req,
         json_t *body =
             json_pack("{s:I,s:I,s:O}", "accepted", (json_int_t)fresh, "duplicates",
                       (json_int_t)(n_ok - fresh), "rejected", rejected);
+        if (n_ok == 0) {
+            json_object_set_new(body, "error", json_string("invalid_posts"));
+            json_object_set_new(body, "message", json_string("no valid post in the request"));
+        }
         resp->status = n_ok > 0 ? 202 : 400;
         resp->body = json_dumps(body, JSON_COMPACT);
         json_decref(body);
