@@ -298,7 +298,8 @@ int main(int argc, char **argv)
     if (sc_service_init(&rs.svc, &opts, &rs.conf.common, errstr, sizeof(errstr)) != 0)
         goto fail;
     rs.client =
-        platform_client_new(rs.conf.reply_endpoint, (long)rs.conf.reply_timeout_ms);
+        platform_client_new(rs.conf.reply_endpoint, (long)rs.conf.reply_timeout_ms,
+                            (long)rs.conf.reply_max_connections);
     rs.batch = sc_redis_batch_new();
     rs.m_replies =
         sc_metrics_counter(rs.svc.metrics, "socialcare_responder_replies_total",

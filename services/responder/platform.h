@@ -26,9 +26,11 @@ struct platform_send {
 
 struct platform_client;
 
-/* @brief Creates a client posting to url with a per-request timeout. @returns new client.
- */
-struct platform_client *platform_client_new(const char *url, long timeout_ms);
+/* @brief Creates a client posting to url with a per-request timeout, keeping at most
+ *        max_connections connections to the host (further sends queue inside libcurl).
+ * @returns a new client. */
+struct platform_client *platform_client_new(const char *url, long timeout_ms,
+                                            long max_connections);
 void platform_client_free(struct platform_client *client);
 
 /* @brief One round: every send not yet done is attempted once, concurrently; each
