@@ -528,6 +528,32 @@ rd_kafka_t *sc_producer_handle(struct sc_producer *producer)
     return producer->rk;
 }
 
+int sc_producer_warm(struct sc_producer *producer, const char *const *topics, size_t n,
+                     int timeout_ms)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(producer->rk, topics[i], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err =
+            rd_kafka_metadata(producer->rk, 0, rkt, &md, timeout_ms);
+        if (err) {
+            sc_log(SC_LOG_WARNING, "KAFKA", "metadata of topic %s: %s", topics[i],
+                   rd_kafka_err2str(err));
+            rc = SC_EIO;
+        } else if (md->topic_cnt != 1 || md->topics[0].err) {
+            sc_log(SC_LOG_ERR, "KAFKA", "topic %s is not usable: %s", topics[i],
+                   rd_kafka_err2str(md->topic_cnt ? md->topics[0].err
+                                                  : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+            rc = SC_ENOENT;
+        }
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+    }
+    return rc;
+}
+
 /* ------------------------------------------------------------------ consumer */
 
 static void sc_consumer_set_assigned(struct sc_consumer *consumer, int n)

@@ -81,6 +81,13 @@ void sc_producer_free(struct sc_producer *producer, int timeout_ms);
 
 rd_kafka_t *sc_producer_handle(struct sc_producer *producer);
 
+/* @brief Fetches the metadata of the topics this producer will write, so the first
+ * message does not wait for a lookup (about 0.5 s per topic otherwise), and reports a
+ * topic that does not exist.
+ * @returns 0, SC_ENOENT (a topic is missing) or SC_EIO (no answer in time). */
+int sc_producer_warm(struct sc_producer *producer, const char *const *topics, size_t n,
+                     int timeout_ms);
+
 /* ------------------------------------------------------------------ consumer */
 
 struct sc_consumer;

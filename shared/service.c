@@ -108,6 +108,9 @@ int sc_service_init(struct sc_service *svc, const struct sc_service_opts *opts,
     svc->producer = sc_producer_new(&kconf, errstr, errstr_size);
     if (!svc->producer)
         return SC_EINVAL;
+    /* Best effort: a broker that is not up yet must not stop the start; the lookup then
+     * happens on the first message. */
+    (void)sc_producer_warm(svc->producer, opts->outputs, opts->n_outputs, 5000);
     if (opts->n_topics > 0) {
         svc->consumer = sc_consumer_new(&kconf, common->kafka_group_id, opts->topics,
                                         opts->n_topics, errstr, errstr_size);

@@ -34,6 +34,8 @@ struct sc_service_opts {
     const char *name;          /* service name without prefix */
     const char *const *topics; /* topics to consume (NULL/0 = none) */
     size_t n_topics;
+    const char *const *outputs; /* topics it produces to, looked up at start */
+    size_t n_outputs;
     bool use_redis;
     size_t batch_max; /* messages per batch; 0 = 500 */
 };

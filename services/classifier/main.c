@@ -88,7 +88,13 @@ int main(int argc, char **argv)
 
     char errstr[512];
     const char *topics[] = {cl.conf.common.topic_posts_inbound};
-    struct sc_service_opts opts = {.name = "classifier", .topics = topics, .n_topics = 1};
+    const char *outputs[] = {cl.conf.common.topic_posts_classified,
+                             cl.conf.common.topic_dlq};
+    struct sc_service_opts opts = {.name = "classifier",
+                                   .topics = topics,
+                                   .n_topics = 1,
+                                   .outputs = outputs,
+                                   .n_outputs = 2};
     int exit_code = 1;
     if (sc_service_init(&cl.svc, &opts, &cl.conf.common, errstr, sizeof(errstr)) != 0) {
         sc_log(SC_LOG_CRIT, "MAIN", "start-up failed: %s", errstr);

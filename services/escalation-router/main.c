@@ -206,8 +206,15 @@ int main(int argc, char **argv)
     char errstr[512];
     const char *topics[] = {rt.conf.common.topic_posts_classified,
                             rt.conf.common.topic_replies_delivered};
-    struct sc_service_opts opts = {
-        .name = "escalation-router", .topics = topics, .n_topics = 2, .use_redis = true};
+    const char *outputs[] = {rt.conf.common.topic_cases_events,
+                             rt.conf.common.topic_replies_outbound,
+                             rt.conf.common.topic_dlq};
+    struct sc_service_opts opts = {.name = "escalation-router",
+                                   .topics = topics,
+                                   .n_topics = 2,
+                                   .outputs = outputs,
+                                   .n_outputs = 3,
+                                   .use_redis = true};
     int exit_code = 1;
     if (sc_service_init(&rt.svc, &opts, &rt.conf.common, errstr, sizeof(errstr)) != 0)
         goto fail;

@@ -286,7 +286,8 @@ static void ingestor_http_posts(void *opaque, const struct sc_http_request *req,
                       (json_int_t)(n_ok - fresh), "rejected", rejected);
         if (n_ok == 0) {
             json_object_set_new(body, "error", json_string("invalid_posts"));
-            json_object_set_new(body, "message", json_string("no valid post in the request"));
+            json_object_set_new(body, "message",
+                                json_string("no valid post in the request"));
         }
         resp->status = n_ok > 0 ? 202 : 400;
         resp->body = json_dumps(body, JSON_COMPACT);
@@ -312,7 +313,10 @@ int main(int argc, char **argv)
     }
 
     char errstr[512];
-    struct sc_service_opts opts = {.name = "ingestor", .use_redis = true};
+    const char *outputs[] = {in.conf.common.topic_posts_inbound,
+                             in.conf.common.topic_dlq};
+    struct sc_service_opts opts = {
+        .name = "ingestor", .use_redis = true, .outputs = outputs, .n_outputs = 2};
     int exit_code = 1;
     if (sc_service_init(&in.svc, &opts, &in.conf.common, errstr, sizeof(errstr)) != 0)
         goto fail;

@@ -292,8 +292,15 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     char errstr[512];
     const char *topics[] = {rs.conf.common.topic_replies_outbound};
-    struct sc_service_opts opts = {
-        .name = "responder", .topics = topics, .n_topics = 1, .use_redis = true};
+    const char *outputs[] = {rs.conf.common.topic_replies_delivered,
+                             rs.conf.common.topic_dlq,
+                             rs.conf.common.topic_replies_outbound};
+    struct sc_service_opts opts = {.name = "responder",
+                                   .topics = topics,
+                                   .n_topics = 1,
+                                   .outputs = outputs,
+                                   .n_outputs = 3,
+                                   .use_redis = true};
     int exit_code = 1;
     if (sc_service_init(&rs.svc, &opts, &rs.conf.common, errstr, sizeof(errstr)) != 0)
         goto fail;

@@ -469,6 +469,9 @@ static struct tap_latency tap_latency(const struct tap *tap)
 {
     struct tap_latency lat = {0};
     int64_t *v = sc_malloc((tap->posts.len + 1) * sizeof(*v));
+    /* For latency analysis: SC_TAP_LATENCY_FILE gets "received_ms latency_ms replied" rows. */
+    const char *dump_path = getenv("SC_TAP_LATENCY_FILE");
+    FILE *dump = dump_path ? fopen(dump_path, "w") : NULL;
     for (size_t i = 0; i < tap->posts.cap; i++) {
         const struct tap_post *post = tap->posts.slots[i].value;
         if (!tap->posts.slots[i].key || !post->outcome || post->received_ms < 0)
@@ -477,7 +480,12 @@ static struct tap_latency tap_latency(const struct tap *tap)
         if (post->n_replies > 0 && post->last_delivery_ts > end)
             end = post->last_delivery_ts;
         v[lat.n++] = end - post->received_ms;
+        if (dump)
+            fprintf(dump, "%" PRId64 " %" PRId64 " %d\n", post->received_ms,
+                    end - post->received_ms, post->n_replies > 0);
     }
+    if (dump)
+        fclose(dump);
     if (lat.n) {
         qsort(v, lat.n, sizeof(*v), tap_cmp_i64);
         /* Nearest rank. */
