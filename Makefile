@@ -41,3 +41,6 @@ format-check:
 
 clean:
 	@rm -rf $(BUILD) $(TEST_BUILD)
+
+# Area targets (mk/<area>.mk), e.g. benchmarks of one service.
+-include mk/*.mk

@@ -5,7 +5,13 @@ set -eu
 
 PKGS="build-essential cmake pkg-config librdkafka-dev libhiredis-dev libjansson-dev
 libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libcmocka-dev redis-server
-prometheus curl python3"
+prometheus curl"
+# Areas add the packages they need in scripts/deps/<area>.txt (one name per line, # comments).
+here=$(dirname "$0")
+for f in "$here"/deps/*.txt; do
+    [ -f "$f" ] || continue
+    PKGS="$PKGS $(sed -e 's/#.*//' "$f" | tr '\n' ' ')"
+done
 
 missing=""
 for p in $PKGS; do

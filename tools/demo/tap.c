@@ -463,13 +463,15 @@ static int tap_cmp_dlq(const void *a, const void *b)
 struct tap_latency {
     size_t n;
     int64_t p50, p99, max;
+    int64_t first_ms, last_ms; /* first receive and last outcome, wall ms */
 };
 
 static struct tap_latency tap_latency(const struct tap *tap)
 {
     struct tap_latency lat = {0};
     int64_t *v = sc_malloc((tap->posts.len + 1) * sizeof(*v));
-    /* For latency analysis: SC_TAP_LATENCY_FILE gets "received_ms latency_ms replied" rows. */
+    /* For latency analysis: SC_TAP_LATENCY_FILE gets "received_ms latency_ms replied"
+     * rows. */
     const char *dump_path = getenv("SC_TAP_LATENCY_FILE");
     FILE *dump = dump_path ? fopen(dump_path, "w") : NULL;
     for (size_t i = 0; i < tap->posts.cap; i++) {
@@ -479,6 +481,10 @@ static struct tap_latency tap_latency(const struct tap *tap)
         int64_t end = post->case_ts;
         if (post->n_replies > 0 && post->last_delivery_ts > end)
             end = post->last_delivery_ts;
+        if (lat.n == 0 || post->received_ms < lat.first_ms)
+            lat.first_ms = post->received_ms;
+        if (lat.n == 0 || end > lat.last_ms)
+            lat.last_ms = end;
         v[lat.n++] = end - post->received_ms;
         if (dump)
             fprintf(dump, "%" PRId64 " %" PRId64 " %d\n", post->received_ms,
@@ -574,8 +580,13 @@ static void tap_print_text(struct tap *tap, const struct tap_options *opt, bool 
     }
     printf("%s\n", tap->n_dlq ? ")" : "");
     if (lat.n)
-        printf("latency (end-to-end): p50 %" PRId64 " ms, p99 %" PRId64 " ms\n", lat.p50,
-               lat.p99);
+        printf("latency (end-to-end): p50 %" PRId64 " ms, p99 %" PRId64
+               " ms; %.0f posts/s "
+               "from first receive to last outcome\n",
+               lat.p50, lat.p99,
+               lat.last_ms > lat.first_ms
+                   ? (double)lat.n * 1000.0 / (double)(lat.last_ms - lat.first_ms)
+                   : 0.0);
     else
         printf("latency (end-to-end): n/a\n");
     fflush(stdout);
