@@ -1,158 +1,383 @@
 /* socialcare-escalation-router: applies each classified post to its customer's case in
- * Redis (once, atomically), routes it to a department with a priority, emits a case event
- * for every post, and queues an acknowledgement for complaints. Delivered replies close
- * the loop: the case waits for the customer and the first-response time is measured. */
+ * Redis (once, atomically), routes it by the routing configuration to a department with
+ * a priority and an SLA due time, emits a case event for every post, queues automatic
+ * acknowledgements within the policy (addressed posts only, daily cap, quiet mode),
+ * counts complaints per topic to open incidents on spikes, scans SLA clocks for breaches
+ * and notifies departments by signed webhooks. Delivered replies close the loop: the case
+ * waits for the customer and the first-response time is measured. SIGHUP reloads the
+ * routing file between batches; the case API runs on the HTTP thread. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <curl/curl.h>
 
 #include "alloc.h"
 #include "cases.h"
 #include "event.h"
+#include "incidents.h"
+#include "jsonw.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "route.h"
+#include "router.h"
 #include "service.h"
+#include "sla.h"
+#include "webhook.h"
 
 struct router_config {
     struct sc_common_config common; /* first: see sc_config_load */
+    char *routing_config;
+    char *api_token;
+    char *webhook_secret;
+    long long sla_scan_ms;
+    long long webhook_timeout_ms;
+    long long webhook_attempts;
 };
 
 static const struct sc_config_item router_items[] = {
     SC_CONFIG_COMMON_ITEMS(struct router_config, "socialcare-escalation-router"),
+    {"ROUTING_CONFIG", SC_CFG_STRING, "", 0, -1,
+     "Routing configuration file (JSON, see docs/configuration.md); empty = the built-in "
+     "config/routing.json. SIGHUP reloads it",
+     offsetof(struct router_config, routing_config)},
+    {"ROUTER_API_TOKEN", SC_CFG_SECRET, "", 0, -1,
+     "Bearer token of the case API (/v1/cases ...); empty disables the API",
+     offsetof(struct router_config, api_token)},
+    {"ROUTER_WEBHOOK_SECRET", SC_CFG_SECRET, "", 0, -1,
+     "HMAC-SHA256 key signing department webhooks (a webhook's secret_env overrides it)",
+     offsetof(struct router_config, webhook_secret)},
+    {"SLA_SCAN_INTERVAL_MS", SC_CFG_INT, "1000", 50, 600000,
+     "How often SLA clocks are checked for breaches",
+     offsetof(struct router_config, sla_scan_ms)},
+    {"WEBHOOK_TIMEOUT_MS", SC_CFG_INT, "5000", 100, 120000,
+     "Timeout of one webhook attempt",
+     offsetof(struct router_config, webhook_timeout_ms)},
+    {"WEBHOOK_MAX_ATTEMPTS", SC_CFG_INT, "8", 1, 100,
+     "Attempts per webhook notification (exponential backoff from 0.5 s to 60 s)",
+     offsetof(struct router_config, webhook_attempts)},
 };
 #define N_ITEMS (sizeof(router_items) / sizeof(router_items[0]))
+
+struct router_item;
+struct batch_ctx;
+
+/* An item of the list of rule sets retired by reloads (freed at exit). */
+struct retired {
+    struct retired *next;
+    struct router_rules *rules;
+};
 
 struct router {
     struct sc_service svc;
     struct router_config conf;
-    struct sc_redis_batch *batch;
+    _Atomic(struct router_rules *) rules;
+    struct retired *retired;
+    struct sc_redis_batch *pre, *batch, *post;
+    struct webhooks *hooks;
+    struct router_api api;
+    struct router_item *items; /* per-batch work, reused */
+    size_t items_cap;
+    struct batch_ctx *ctx;
+    struct jsonw out;  /* the message being written */
+    char batch_at[40]; /* the batch's time, RFC 3339 */
+    int64_t next_scan;
     struct sc_metric *m_posts; /* socialcare_router_posts_total{department,priority} */
     struct sc_metric *m_cases_opened;   /* socialcare_router_cases_opened_total */
     struct sc_metric *m_acks;           /* socialcare_router_acknowledgements_total */
+    struct sc_metric *m_ack_skipped;    /* ..._acknowledgements_skipped_total{reason} */
     struct sc_metric *m_first_response; /* socialcare_first_response_seconds */
+    struct sc_metric *m_breaches;  /* socialcare_router_sla_breaches_total{dept,prio} */
+    struct sc_metric *m_incidents; /* socialcare_router_incidents_total{topic} */
+    struct sc_metric *m_reloads;   /* socialcare_router_config_reloads_total */
 };
 
-/* What one consumed message turned into before the Redis round trip. */
+/* What one consumed message turned into before the Redis round trips. */
 struct router_item {
     json_t *event; /* parsed message, NULL when dead-lettered */
     bool is_post;
+    struct route_input in;
     struct route_decision decision;
     char customer[512];
     long redis_index; /* index of its command in the batch, -1 when none */
+    int topic_slot;   /* index into the batch's topics, -1 when not counted */
+    long long due_ms;
+    bool auto_reply; /* delivery of an automatic message */
+    struct case_result res;
 };
 
-static int router_emit_post(struct router *rt, struct router_item *it, redisReply *reply,
+#define MAX_TOPICS  64
+#define MAX_REGIONS 64
+
+/* Per-batch aggregates for the pre round trip (quiet mode, spikes). */
+struct batch_ctx {
+    const char *topics[MAX_TOPICS];
+    long long topic_count[MAX_TOPICS];
+    long topic_cmd[MAX_TOPICS];
+    struct spike_result spikes[MAX_TOPICS];
+    size_t n_topics;
+    const char *regions[MAX_REGIONS];
+    bool region_quiet[MAX_REGIONS];
+    size_t n_regions;
+    bool global_quiet;
+    long long due[64][ROUTER_N_PRIORITIES]; /* memo per department and priority */
+};
+
+static bool counts_for_spikes(const char *intent)
+{
+    int i = router_intent_index(intent);
+    return i == ROUTER_INTENT_COMPLAINT || i == ROUTER_INTENT_BUG_REPORT ||
+           i == ROUTER_INTENT_CRISIS;
+}
+
+static const char *post_region(const json_t *post)
+{
+    const char *r = sc_event_str(post, "region");
+    if (!r)
+        r = sc_event_path(post, "author", "region");
+    return r;
+}
+
+static void fill_input(const json_t *ev, struct route_input *in, int64_t now)
+{
+    json_t *cls = json_object_get(ev, "classification");
+    json_t *sentiment = json_object_get(cls, "sentiment");
+    json_t *author = json_object_get(ev, "author");
+    json_t *eng = json_object_get(ev, "engagement");
+    memset(in, 0, sizeof(*in));
+    in->intent = json_string_value(json_object_get(cls, "intent"));
+    in->topic = json_string_value(json_object_get(cls, "topic"));
+    in->sentiment = json_string_value(json_object_get(sentiment, "label"));
+    in->sentiment_score = json_number_value(json_object_get(sentiment, "score"));
+    in->influence = json_number_value(json_object_get(cls, "influence"));
+    in->language = sc_event_str(ev, "lang");
+    in->platform = sc_event_str(ev, "platform");
+    in->kind = sc_event_str(ev, "kind");
+    in->region = post_region(ev);
+    in->source_type = sc_event_path(ev, "source", "type");
+    in->text = sc_event_str(ev, "text");
+    in->followers = (long long)json_number_value(json_object_get(author, "followers"));
+    in->verified = json_is_true(json_object_get(author, "verified"));
+    long long interactions =
+        (long long)(json_number_value(json_object_get(eng, "likes")) +
+                    json_number_value(json_object_get(eng, "reposts")) +
+                    json_number_value(json_object_get(eng, "replies")));
+    int64_t created = now;
+    const char *created_at = sc_event_str(ev, "created_at");
+    if (!created_at || sc_parse_time(created_at, &created) != 0)
+        created = now;
+    in->engagement_per_min = router_engagement_velocity(interactions, created, now);
+}
+
+/* Copies s into out as the inside of a JSON string (quotes, backslashes and control
+ * characters escaped), cut short (at a character boundary) when out is too small. */
+static void json_escape(const char *s, char *out, size_t size)
+{
+    size_t n = 0;
+    for (; s && *s && n + 7 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+        } else if (c < 0x20) {
+            n += (size_t)snprintf(out + n, size - n, "\\u%04x", c);
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    while (n > 0 && ((unsigned char)out[n - 1] & 0xc0) == 0x80 && *s) /* mid-character */
+        n--;
+    if (n > 0 && (unsigned char)out[n - 1] >= 0xc0 && *s)
+        n--;
+    out[n] = '\0';
+}
+
+static int send_json(struct router *rt, const char *topic, const char *key, json_t *obj,
+                     struct sc_delivery *delivery)
+{
+    size_t len;
+    char *out = sc_event_dump(obj, &len);
+    int rc = sc_producer_send(rt->svc.producer, topic, key, strlen(key), out, len, NULL,
+                              delivery);
+    free(out);
+    return rc;
+}
+
+/* Queues a department notification on each of its webhooks (or the escalation hook). */
+static void notify(struct router *rt, const struct router_department *d, bool escalate,
+                   json_t *payload, const char *summary)
+{
+    const struct router_webhook *hooks = d->webhooks;
+    size_t n = d->n_webhooks;
+    if (escalate && d->escalation.url) {
+        hooks = &d->escalation;
+        n = 1;
+    }
+    if (n == 0)
+        return;
+    size_t jlen;
+    char *json = sc_event_dump(payload, &jlen);
+    json_t *slack = json_pack("{s:s}", "text", summary);
+    size_t slen;
+    char *stext = sc_event_dump(slack, &slen);
+    json_decref(slack);
+    for (size_t i = 0; i < n; i++) {
+        const char *secret =
+            hooks[i].secret ? hooks[i].secret
+                            : (*rt->conf.webhook_secret ? rt->conf.webhook_secret : NULL);
+        if (webhooks_enqueue(rt->hooks, d->name, hooks[i].url, secret,
+                             hooks[i].slack ? stext : json,
+                             hooks[i].slack ? slen : jlen) != 0)
+            sc_log(SC_LOG_WARNING, "HOOK",
+                   "webhook queue full: notification for %s dropped", d->name);
+    }
+    free(json);
+    free(stext);
+}
+
+static int router_emit_post(struct router *rt, const struct router_rules *rules,
+                            struct router_item *it, const char *incident,
                             struct sc_delivery *delivery)
 {
     const struct sc_common_config *common = &rt->conf.common;
-    struct case_result res;
-    if (!reply || reply->type != REDIS_REPLY_STRING ||
-        router_case_result_parse(reply->str, reply->len, &res) != 0) {
-        sc_log(SC_LOG_ERR, "CASES", "unexpected reply from the case script");
-        return SC_EIO;
-    }
+    struct case_result *res = &it->res;
     const char *post_id = sc_event_str(it->event, "id");
-    const char *intent = sc_event_path(it->event, "classification", "intent");
-    char at[40];
-    sc_format_time(sc_wall_ms(), at, sizeof(at));
-    json_t *reasons = json_array();
-    for (size_t i = 0; i < it->decision.n_reasons; i++)
-        json_array_append_new(reasons, json_string(it->decision.reasons[i]));
-    json_t *ev =
-        json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s}", "v", 1, "type",
-                  res.opened ? "case.opened" : "case.updated", "case_id", res.case_id,
-                  "customer", it->customer, "post_id", post_id, "department",
-                  it->decision.department, "priority", res.priority, "status", res.status,
-                  "intent", intent, "reasons", reasons, "at", at);
-    size_t len;
-    char *out = sc_event_dump(ev, &len);
-    json_decref(ev);
+    struct jsonw *w = &rt->out;
+    char due_at[40];
+    sc_format_time(res->due_ms, due_at, sizeof(due_at));
+    jsonw_begin(w);
+    jsonw_int(w, "v", 1);
+    jsonw_str(w, "type", res->opened ? "case.opened" : "case.updated");
+    jsonw_str(w, "case_id", res->case_id);
+    jsonw_str(w, "customer", it->customer);
+    jsonw_str(w, "post_id", post_id);
+    jsonw_str(w, "department", it->decision.department);
+    jsonw_str(w, "priority", res->priority);
+    jsonw_str(w, "status", res->status);
+    jsonw_str(w, "intent", it->in.intent);
+    jsonw_strs(w, "reasons", it->decision.reasons, it->decision.n_reasons);
+    jsonw_str(w, "at", rt->batch_at);
+    const struct router_strlist *tags = it->decision.tags;
+    jsonw_strs(w, "tags", tags ? (const char *const *)tags->v : NULL, tags ? tags->n : 0);
+    jsonw_str(w, "sla_due_at", due_at);
+    jsonw_bool(w, "reopened", res->reopened);
+    if (res->agent[0])
+        jsonw_str(w, "agent", res->agent);
+    if (it->decision.rule)
+        jsonw_str(w, "rule", it->decision.rule);
+    if (incident && *incident)
+        jsonw_str(w, "incident_id", incident);
+    jsonw_end(w);
     size_t klen = strlen(it->customer);
     int rc = sc_producer_send(rt->svc.producer, common->topic_cases_events, it->customer,
-                              klen, out, len, NULL, delivery);
-    free(out);
+                              klen, w->buf, w->len, NULL, delivery);
     if (rc != 0)
         return rc;
-    sc_metric_inc(rt->m_posts, SC_LABELS(it->decision.department, res.priority));
-    if (res.opened)
+    sc_metric_inc(rt->m_posts, SC_LABELS(it->decision.department, res->priority));
+    if (res->opened)
         sc_metric_inc(rt->m_cases_opened, NULL);
-    if (!res.acknowledge)
+    if (res->skipped[0])
+        sc_metric_inc(rt->m_ack_skipped, SC_LABELS(res->skipped));
+    if (res->ack == CASE_ACK_NONE)
         return 0;
 
-    char text[512], reply_id[600];
-    json_t *author = json_object_get(it->event, "author");
-    if (router_ack_text(json_string_value(json_object_get(author, "handle")),
-                        &it->decision, text, sizeof(text)) < 0)
-        return SC_EINVAL;
+    const struct router_department *dept =
+        &rules->departments[it->decision.department_index];
+    const char *tpl = it->decision.ack_template;
+    if (res->ack == CASE_ACK_INCIDENT) {
+        const char *inc_tpl = router_rules_template(rules, "incident");
+        if (inc_tpl)
+            tpl = inc_tpl;
+    }
+    if (!tpl)
+        return 0;
+    char text[1024], reply_id[600];
+    const char *signature = dept->signature ? dept->signature : rules->team_signature;
+    if (router_ack_render(tpl, sc_event_path(it->event, "author", "handle"), res->case_id,
+                          signature, dept->name, text, sizeof(text)) < 0) {
+        sc_log(SC_LOG_ERR, "ROUTE", "acknowledgement text too long; not sent");
+        return 0;
+    }
     snprintf(reply_id, sizeof(reply_id), "ack-%s", post_id);
-    json_t *ack = json_pack(
-        "{s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "v", 1, "reply_id", reply_id,
-        "case_id", res.case_id, "customer", it->customer, "platform",
-        sc_event_str(it->event, "platform"), "channel", "public", "in_reply_to", post_id,
-        "text", text, "origin", "auto", "requires_review", it->decision.requires_review);
-    out = sc_event_dump(ack, &len);
-    json_decref(ack);
+    const char *kind = it->in.kind;
+    jsonw_begin(w);
+    jsonw_int(w, "v", 1);
+    jsonw_str(w, "reply_id", reply_id);
+    jsonw_str(w, "case_id", res->case_id);
+    jsonw_str(w, "customer", it->customer);
+    jsonw_str(w, "platform", it->in.platform);
+    jsonw_str(w, "channel", kind && !strcmp(kind, "dm") ? "dm" : "public");
+    jsonw_str(w, "in_reply_to", post_id);
+    jsonw_str(w, "text", text);
+    jsonw_str(w, "origin", "auto");
+    jsonw_bool(w, "requires_review", it->decision.requires_review);
+    jsonw_end(w);
     rc = sc_producer_send(rt->svc.producer, common->topic_replies_outbound, it->customer,
-                          klen, out, len, NULL, delivery);
-    free(out);
+                          klen, w->buf, w->len, NULL, delivery);
     if (rc == 0)
         sc_metric_inc(rt->m_acks, NULL);
     return rc;
 }
 
-/* Parses one message and queues its Redis work; dead-letters what can never be applied.
- */
-static int router_prepare(struct router *rt, const rd_kafka_message_t *msg,
-                          struct router_item *it, int64_t now_ms,
+static int slot_of(const char **list, size_t *n, size_t max, const char *value)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp(list[i], value))
+            return (int)i;
+    if (*n >= max)
+        return -1;
+    list[*n] = value;
+    return (int)(*n)++;
+}
+
+/* Parses one message and routes it (pure); dead-letters what can never be applied. */
+static int router_prepare(struct router *rt, const struct router_rules *rules,
+                          const rd_kafka_message_t *msg, struct router_item *it,
+                          struct batch_ctx *ctx, int64_t now,
                           struct sc_delivery *delivery)
 {
     const struct sc_common_config *common = &rt->conf.common;
     char reason[256];
     it->redis_index = -1;
+    it->topic_slot = -1;
     it->is_post =
         strcmp(rd_kafka_topic_name(msg->rkt), common->topic_replies_delivered) != 0;
     it->event = sc_event_parse(msg->payload, msg->len,
                                it->is_post ? SC_EVENT_POST : SC_EVENT_DELIVERY, NULL,
                                reason, sizeof(reason));
     if (it->event && it->is_post) {
-        const char *intent = sc_event_path(it->event, "classification", "intent");
-        const char *topic = sc_event_path(it->event, "classification", "topic");
-        json_t *sentiment =
-            json_object_get(json_object_get(it->event, "classification"), "sentiment");
-        const char *label = json_string_value(json_object_get(sentiment, "label"));
-        if (!intent || !topic || !label) {
+        fill_input(it->event, &it->in, now);
+        if (!it->in.intent || !it->in.topic || !it->in.sentiment) {
             snprintf(reason, sizeof(reason), "missing_field: classification");
         } else if (sc_event_customer_key(it->event, it->customer, sizeof(it->customer)) <
                    0) {
             snprintf(reason, sizeof(reason), "invalid_field: customer key too long");
         } else {
-            struct route_input in = {
-                .intent = intent,
-                .topic = topic,
-                .sentiment = label,
-                .influence = json_number_value(json_object_get(
-                    json_object_get(it->event, "classification"), "influence")),
-            };
-            router_route(&in, &it->decision);
-            it->redis_index = (long)sc_redis_batch_count(rt->batch);
-            router_case_apply_add(rt->batch, it->customer, sc_event_str(it->event, "id"),
-                                  it->decision.department, it->decision.priority, intent,
-                                  it->decision.acknowledge, now_ms);
+            router_route(rules, &it->in, &it->decision);
+            int d = it->decision.department_index, p = it->decision.priority;
+            if (d < 64) {
+                if (!ctx->due[d][p - 1])
+                    ctx->due[d][p - 1] =
+                        router_sla_due(&rules->departments[d].hours, now,
+                                       rules->departments[d].sla_ms[p - 1]);
+                it->due_ms = ctx->due[d][p - 1];
+            } else {
+                it->due_ms = router_sla_due(&rules->departments[d].hours, now,
+                                            rules->departments[d].sla_ms[p - 1]);
+            }
+            if (counts_for_spikes(it->in.intent)) {
+                it->topic_slot =
+                    slot_of(ctx->topics, &ctx->n_topics, MAX_TOPICS, it->in.topic);
+                if (it->topic_slot >= 0)
+                    ctx->topic_count[it->topic_slot]++;
+            }
+            if (it->in.region)
+                (void)slot_of(ctx->regions, &ctx->n_regions, MAX_REGIONS, it->in.region);
             return 0;
         }
         json_decref(it->event);
         it->event = NULL;
     } else if (it->event) {
-        const char *case_id = sc_event_str(it->event, "case_id");
-        const char *status = sc_event_str(it->event, "status");
-        if (case_id && msg->key && msg->key_len > 0 &&
-            msg->key_len < sizeof(it->customer)) {
-            memcpy(it->customer, msg->key, msg->key_len);
-            it->customer[msg->key_len] = '\0';
-            it->redis_index = (long)sc_redis_batch_count(rt->batch);
-            router_case_delivered_add(rt->batch, it->customer, case_id, status, now_ms);
-        }
         return 0;
     }
     return sc_producer_dead_letter(rt->svc.producer, common->topic_dlq,
@@ -160,50 +385,502 @@ static int router_prepare(struct router *rt, const rd_kafka_message_t *msg,
                                    msg->len, delivery);
 }
 
+bool router_quiet_active(const char *value, long long now_ms)
+{
+    if (!value)
+        return false;
+    char *end;
+    long long until = strtoll(value, &end, 10);
+    return end != value && until > now_ms;
+}
+
+static bool reply_quiet(redisReply *r, long long now)
+{
+    return r && r->type == REDIS_REPLY_STRING && router_quiet_active(r->str, now);
+}
+
+/* First round trip: quiet mode switches and spike counters. */
+static int router_pre(struct router *rt, const struct router_rules *rules,
+                      struct batch_ctx *ctx, int64_t now)
+{
+    sc_redis_batch_reset(rt->pre);
+    const char *argv[2] = {"GET", "quiet:global"};
+    size_t lens[2] = {3, 12};
+    sc_redis_batch_add(rt->pre, 2, argv, lens);
+    char keys[MAX_REGIONS][300];
+    for (size_t i = 0; i < ctx->n_regions; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "quiet:region:%s", ctx->regions[i]);
+        argv[1] = keys[i];
+        lens[1] = strlen(keys[i]);
+        sc_redis_batch_add(rt->pre, 2, argv, lens);
+    }
+    for (size_t i = 0; i < ctx->n_topics; i++) {
+        ctx->topic_cmd[i] = (long)sc_redis_batch_count(rt->pre);
+        router_spike_add(rt->pre, rules, ctx->topics[i], ctx->topic_count[i], now);
+    }
+    int rc = sc_redis_batch_run(rt->svc.redis, rt->pre);
+    if (rc != 0)
+        return rc;
+    ctx->global_quiet = reply_quiet(sc_redis_batch_reply(rt->pre, 0), now);
+    for (size_t i = 0; i < ctx->n_regions; i++)
+        ctx->region_quiet[i] = reply_quiet(sc_redis_batch_reply(rt->pre, i + 1), now);
+    for (size_t i = 0; i < ctx->n_topics; i++)
+        if (router_spike_parse(sc_redis_batch_reply(rt->pre, (size_t)ctx->topic_cmd[i]),
+                               &ctx->spikes[i]) != 0)
+            return SC_EIO;
+    return 0;
+}
+
+static bool item_quiet(const struct batch_ctx *ctx, const struct router_item *it)
+{
+    if (ctx->global_quiet)
+        return true;
+    for (size_t i = 0; it->in.region && i < ctx->n_regions; i++)
+        if (!strcmp(ctx->regions[i], it->in.region))
+            return ctx->region_quiet[i];
+    return false;
+}
+
+static void add_cmd(struct sc_redis_batch *b, int argc, const char **argv)
+{
+    size_t lens[8];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    sc_redis_batch_add(b, argc, argv, lens);
+}
+
+/* Opens the incident record and notifies the owning department once. */
+static void incident_opened(struct router *rt, const struct router_rules *rules,
+                            struct router_item *items, size_t n, struct batch_ctx *ctx,
+                            size_t slot, int64_t now)
+{
+    const struct spike_result *sp = &ctx->spikes[slot];
+    const char *topic = ctx->topics[slot];
+    int dept_idx = rules->default_department;
+    for (size_t i = 0; i < n; i++)
+        if (items[i].topic_slot == (int)slot && items[i].event) {
+            dept_idx = items[i].decision.department_index;
+            break;
+        }
+    const struct router_department *d = &rules->departments[dept_idx];
+    char key[200], nowt[32], win[32], base[32];
+    snprintf(key, sizeof(key), "incident:{%s}", sp->incident);
+    snprintf(nowt, sizeof(nowt), "%lld", (long long)now);
+    snprintf(win, sizeof(win), "%lld", sp->window);
+    snprintf(base, sizeof(base), "%.2f", sp->baseline);
+    const char *hset[] = {"HSET",  key,   "id",         sp->incident,
+                          "topic", topic, "department", d->name};
+    add_cmd(rt->post, 8, hset);
+    const char *hset2[] = {"HSET",      key,  "status", "open",
+                           "opened_at", nowt, "window", win};
+    add_cmd(rt->post, 8, hset2);
+    const char *hset3[] = {"HSET", key, "baseline", base};
+    add_cmd(rt->post, 4, hset3);
+    const char *zadd[] = {"ZADD", "incidents", nowt, sp->incident};
+    add_cmd(rt->post, 4, zadd);
+    sc_metric_inc(rt->m_incidents, SC_LABELS(topic));
+    sc_log(SC_LOG_NOTICE, "SPIKE", "incident %s opened: %lld complaints in the window",
+           sp->incident, sp->window);
+
+    json_t *samples = json_array();
+    for (size_t i = 0; i < n && (int)json_array_size(samples) < rules->spike_samples; i++)
+        if (items[i].topic_slot == (int)slot && items[i].event && items[i].in.text)
+            json_array_append_new(samples, json_pack("{s:s,s:s}", "post_id",
+                                                     sc_event_str(items[i].event, "id"),
+                                                     "text", items[i].in.text));
+    char at[40];
+    sc_format_time(now, at, sizeof(at));
+    json_t *payload =
+        json_pack("{s:i,s:s,s:s,s:s,s:s,s:I,s:f,s:o,s:s}", "v", 1, "type",
+                  "incident.opened", "incident_id", sp->incident, "topic", topic,
+                  "department", d->name, "size", (json_int_t)sp->window, "baseline",
+                  sp->baseline * rules->spike_buckets, "samples", samples, "at", at);
+    char summary[512];
+    snprintf(summary, sizeof(summary),
+             "Incident %s: %lld complaints about %s in the last %lld s (usual: %.1f). "
+             "Department: %s.",
+             sp->incident, sp->window, topic,
+             (long long)(rules->spike_bucket_ms * rules->spike_buckets / 1000),
+             sp->baseline * rules->spike_buckets, d->name);
+    notify(rt, d, false, payload, summary);
+    json_decref(payload);
+}
+
+static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
+                        struct sc_delivery *delivery);
+
+static void router_reload(struct router *rt)
+{
+    char err[512];
+    struct router_rules *fresh = NULL;
+    if (router_rules_load(rt->conf.routing_config, &fresh, err, sizeof(err)) != 0) {
+        sc_log(SC_LOG_ERR, "CONFIG", "reload failed, keeping the current rules: %s", err);
+        sc_metric_inc(rt->m_reloads, SC_LABELS("failed"));
+        return;
+    }
+    struct retired *r = sc_calloc(1, sizeof(*r));
+    r->rules = atomic_exchange(&rt->rules, fresh);
+    r->next = rt->retired;
+    rt->retired = r;
+    sc_metric_inc(rt->m_reloads, SC_LABELS("ok"));
+    sc_log(SC_LOG_NOTICE, "CONFIG",
+           "routing configuration reloaded: %zu departments, %zu rules",
+           fresh->n_departments, fresh->n_rules);
+}
+
+static int router_sla_scan(struct router *rt, int64_t now);
+
+/* Periodic work between batches: reload, SLA scan, webhooks. */
+static int router_periodic(void *opaque)
+{
+    struct router *rt = opaque;
+    if (sc_lifecycle_take_reload())
+        router_reload(rt);
+    int64_t mono = sc_now_ms();
+    int busy = 0;
+    if (mono >= rt->next_scan) {
+        rt->next_scan = mono + rt->conf.sla_scan_ms;
+        busy |= router_sla_scan(rt, sc_wall_ms()) > 0;
+    }
+    busy |= webhooks_pump(rt->hooks);
+    return busy;
+}
+
 static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
                         struct sc_delivery *delivery)
 {
     struct router *rt = opaque;
-    struct router_item *items = sc_calloc(n, sizeof(*items));
+    struct router_rules *rules = atomic_load(&rt->rules);
+    if (n > rt->items_cap) {
+        sc_free(rt->items);
+        rt->items = sc_calloc(n, sizeof(*rt->items));
+        rt->items_cap = n;
+    }
+    struct router_item *items = rt->items;
+    memset(items, 0, n * sizeof(*items));
+    struct batch_ctx *ctx = rt->ctx;
+    memset(ctx, 0, sizeof(*ctx));
     int64_t now = sc_wall_ms();
+    sc_format_time(now, rt->batch_at, sizeof(rt->batch_at));
     int rc = 0;
-    sc_redis_batch_reset(rt->batch);
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = router_prepare(rt, msgs[i], &items[i], now, delivery);
+        rc = router_prepare(rt, rules, msgs[i], &items[i], ctx, now, delivery);
+    if (rc == 0)
+        rc = router_pre(rt, rules, ctx, now);
+
+    /* Second round trip: every post applied to its case, every delivery recorded. */
+    sc_redis_batch_reset(rt->batch);
+    char history[1024];
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct router_item *it = &items[i];
+        if (!it->event)
+            continue;
+        it->redis_index = (long)sc_redis_batch_count(rt->batch);
+        if (!it->is_post) {
+            const char *case_id = sc_event_str(it->event, "case_id");
+            const char *status = sc_event_str(it->event, "status");
+            const char *reply_id = sc_event_str(it->event, "reply_id");
+            const rd_kafka_message_t *msg = msgs[i];
+            if (!case_id || !status || !msg->key || msg->key_len == 0 ||
+                msg->key_len >= sizeof(it->customer)) {
+                it->redis_index = -1;
+                continue;
+            }
+            memcpy(it->customer, msg->key, msg->key_len);
+            it->customer[msg->key_len] = '\0';
+            it->auto_reply = reply_id && (!strncmp(reply_id, "ack-", 4) ||
+                                          !strncmp(reply_id, "incident-", 9));
+            router_case_delivered_add(rt->batch, it->customer, case_id, status,
+                                      it->auto_reply, now);
+            continue;
+        }
+        const char *incident =
+            it->topic_slot >= 0 ? ctx->spikes[it->topic_slot].incident : "";
+        char e_id[300], e_intent[80], e_label[80];
+        json_escape(sc_event_str(it->event, "id"), e_id, sizeof(e_id));
+        json_escape(it->in.intent, e_intent, sizeof(e_intent));
+        json_escape(it->in.sentiment, e_label, sizeof(e_label));
+        snprintf(history, sizeof(history),
+                 "{\"post_id\":\"%s\",\"intent\":\"%s\",\"sentiment\":\"%s\","
+                 "\"score\":%.3f,\"at\":%lld}",
+                 e_id, e_intent, e_label, it->in.sentiment_score, (long long)now);
+        int intent = router_intent_index(it->in.intent);
+        struct case_apply a = {
+            .customer = it->customer,
+            .post_id = sc_event_str(it->event, "id"),
+            .department = it->decision.department,
+            .priority = router_priority_name(it->decision.priority),
+            .intent = it->in.intent,
+            .complaint = intent == ROUTER_INTENT_COMPLAINT ||
+                         intent == ROUTER_INTENT_BUG_REPORT ||
+                         intent == ROUTER_INTENT_CRISIS,
+            .ack = it->decision.ack == ROUTE_ACK_CASE     ? CASE_ACK_CASE
+                   : it->decision.ack == ROUTE_ACK_THANKS ? CASE_ACK_THANKS
+                                                          : CASE_ACK_NONE,
+            .quiet = item_quiet(ctx, it),
+            .daily_cap = rules->daily_cap,
+            .now_ms = now,
+            .due_ms = it->due_ms,
+            .reopen_window_ms = rules->reopen_window_ms,
+            .last_posts = rules->last_posts,
+            .history = history,
+            .score = it->in.sentiment_score,
+            .incident = incident,
+        };
+        router_case_apply_add(rt->batch, &a);
+    }
     if (rc == 0 && sc_redis_batch_count(rt->batch) > 0)
         rc = sc_redis_batch_run(rt->svc.redis, rt->batch);
+
+    /* Third round trip: the global indexes (case list by SLA due, SLA clocks, incident
+     * links), the returning customers' agents, and opened incidents. */
+    sc_redis_batch_reset(rt->post);
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct router_item *it = &items[i];
         if (it->redis_index < 0)
             continue;
         redisReply *reply = sc_redis_batch_reply(rt->batch, (size_t)it->redis_index);
-        if (it->is_post) {
-            rc = router_emit_post(rt, it, reply, delivery);
-        } else if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0) {
-            sc_metric_observe(rt->m_first_response, NULL, (double)reply->integer / 1e3);
-        } else if (!reply || reply->type == REDIS_REPLY_ERROR) {
-            rc = SC_EIO;
+        if (!it->is_post) {
+            if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+                rc = SC_EIO;
+                break;
+            }
+            long long first = reply->element[0]->integer;
+            if (first >= 0)
+                sc_metric_observe(rt->m_first_response, NULL, (double)first / 1e3);
+            if (reply->element[1]->integer == 1) {
+                const char *zrem[] = {"ZREM", "sla:pending", it->customer};
+                add_cmd(rt->post, 3, zrem);
+            }
+            continue;
         }
+        if (!reply || reply->type != REDIS_REPLY_STRING ||
+            router_case_result_parse(reply->str, reply->len, &it->res) != 0) {
+            sc_log(SC_LOG_ERR, "CASES", "unexpected reply from the case script");
+            rc = SC_EIO;
+            break;
+        }
+        char due[32];
+        snprintf(due, sizeof(due), "%lld", it->res.due_ms);
+        if (it->res.reindex) {
+            const char *zadd[] = {"ZADD", "cases:due", due, it->customer};
+            add_cmd(rt->post, 4, zadd);
+        }
+        if (it->res.reindex && it->res.pending) {
+            const char *zadd[] = {"ZADD", "sla:pending", due, it->customer};
+            add_cmd(rt->post, 4, zadd);
+        }
+        const char *incident =
+            it->topic_slot >= 0 ? ctx->spikes[it->topic_slot].incident : "";
+        if (*incident) {
+            char key[200];
+            snprintf(key, sizeof(key), "incident:{%s}:cases", incident);
+            const char *sadd[] = {"SADD", key, it->customer};
+            add_cmd(rt->post, 3, sadd);
+        }
+    }
+    for (size_t s = 0; s < ctx->n_topics && rc == 0; s++) {
+        if (ctx->spikes[s].opened) {
+            incident_opened(rt, rules, items, n, ctx, s, now);
+        } else if (ctx->spikes[s].incident[0]) {
+            /* a batch retried after the opening one failed still leaves a record */
+            char key[200];
+            snprintf(key, sizeof(key), "incident:{%s}", ctx->spikes[s].incident);
+            char nowt[32];
+            snprintf(nowt, sizeof(nowt), "%lld", (long long)now);
+            const char *nx1[] = {"HSETNX", key, "id", ctx->spikes[s].incident};
+            const char *nx2[] = {"HSETNX", key, "topic", ctx->topics[s]};
+            const char *nx3[] = {"HSETNX", key, "status", "open"};
+            const char *nx4[] = {"ZADD", "incidents", "NX", nowt,
+                                 ctx->spikes[s].incident};
+            add_cmd(rt->post, 4, nx1);
+            add_cmd(rt->post, 4, nx2);
+            add_cmd(rt->post, 4, nx3);
+            add_cmd(rt->post, 5, nx4);
+        }
+    }
+    size_t first_pref = sc_redis_batch_count(rt->post);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct router_item *it = &items[i];
+        if (it->is_post && it->event && it->res.opened && it->res.preferred[0]) {
+            const char *ism[] = {"SISMEMBER", "agents:available", it->res.preferred};
+            add_cmd(rt->post, 3, ism);
+        }
+    }
+    if (rc == 0 && sc_redis_batch_count(rt->post) > 0)
+        rc = sc_redis_batch_run(rt->svc.redis, rt->post);
+    /* personal service: the agent who helped before takes the new case when available */
+    size_t k = first_pref;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct router_item *it = &items[i];
+        if (!(it->is_post && it->event && it->res.opened && it->res.preferred[0]))
+            continue;
+        redisReply *r = sc_redis_batch_reply(rt->post, k++);
+        if (!r || r->type != REDIS_REPLY_INTEGER || r->integer != 1)
+            continue;
+        char key[600], nowt[32];
+        snprintf(key, sizeof(key), "case:{%s}", it->customer);
+        snprintf(nowt, sizeof(nowt), "%lld", (long long)now);
+        const char *argv[] = {key, it->res.preferred, nowt};
+        size_t lens[3] = {strlen(key), strlen(it->res.preferred), strlen(nowt)};
+        redisReply *ar =
+            sc_redis_eval(rt->svc.redis, &router_case_assign_script, 1, 3, argv, lens);
+        if (ar && ar->type == REDIS_REPLY_STRING) {
+            snprintf(it->res.agent, sizeof(it->res.agent), "%s", it->res.preferred);
+            snprintf(it->res.status, sizeof(it->res.status), "%s", ar->str);
+        }
+        if (ar)
+            freeReplyObject(ar);
+    }
+
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct router_item *it = &items[i];
+        if (it->redis_index < 0 || !it->is_post)
+            continue;
+        const char *incident =
+            it->topic_slot >= 0 ? ctx->spikes[it->topic_slot].incident : "";
+        rc = router_emit_post(rt, rules, it, incident, delivery);
     }
     for (size_t i = 0; i < n; i++)
         json_decref(items[i].event);
-    sc_free(items);
+    (void)router_periodic(rt);
     return rc;
+}
+
+/* KEYS[1] sla:pending. ARGV: customer, due. Removes the entry only when it still has that
+ * due time (another instance may have re-timed it meanwhile). */
+static struct sc_redis_script sla_unpend_script = {
+    .source = "local s = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
+              "if s and tonumber(s) == tonumber(ARGV[2]) then\n"
+              "  return redis.call('ZREM', KEYS[1], ARGV[1]) end\n"
+              "return 0\n",
+};
+
+/* Finds overdue SLA clocks, marks each breach once, emits case.sla_breached, counts it
+ * and escalates to the department's escalation contact. @returns breaches handled. */
+static int router_sla_scan(struct router *rt, int64_t now)
+{
+    char nowt[32];
+    snprintf(nowt, sizeof(nowt), "%lld", (long long)now);
+    redisReply *r =
+        sc_redis_commandf(rt->svc.redis,
+                          "ZRANGEBYSCORE sla:pending -inf %s WITHSCORES LIMIT 0 "
+                          "200",
+                          nowt);
+    if (!r)
+        return 0;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        freeReplyObject(r);
+        return 0;
+    }
+    struct router_rules *rules = atomic_load(&rt->rules);
+    struct sc_delivery delivery = {0};
+    int handled = 0;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *customer = r->element[i]->str;
+        const char *due = r->element[i + 1]->str;
+        char due_i[32];
+        snprintf(due_i, sizeof(due_i), "%lld", (long long)strtod(due, NULL));
+        char key[600];
+        snprintf(key, sizeof(key), "case:{%s}", customer);
+        const char *argv[] = {key, due_i, nowt};
+        size_t lens[3] = {strlen(key), strlen(due_i), strlen(nowt)};
+        redisReply *b =
+            sc_redis_eval(rt->svc.redis, &router_case_breach_script, 1, 3, argv, lens);
+        if (b && b->type == REDIS_REPLY_ARRAY && b->elements == 4) {
+            const char *case_id = b->element[0]->str, *dept = b->element[1]->str;
+            const char *prio = b->element[2]->str, *status = b->element[3]->str;
+            char at[40], due_at[40];
+            sc_format_time(now, at, sizeof(at));
+            sc_format_time(strtoll(due_i, NULL, 10), due_at, sizeof(due_at));
+            json_t *ev =
+                json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "v", 1, "type",
+                          "case.sla_breached", "case_id", case_id, "customer", customer,
+                          "department", dept, "priority", prio, "status", status,
+                          "sla_due_at", due_at, "at", at);
+            if (send_json(rt, rt->conf.common.topic_cases_events, customer, ev,
+                          &delivery) != 0)
+                sc_log(SC_LOG_ERR, "SLA", "breach event not queued");
+            sc_metric_inc(rt->m_breaches, SC_LABELS(dept, prio));
+            int d = router_rules_department(rules, dept);
+            if (d >= 0) {
+                const struct router_department *dep = &rules->departments[d];
+                json_object_set_new(
+                    ev, "escalation_contact",
+                    json_string(dep->escalation_name ? dep->escalation_name : dep->name));
+                char summary[512];
+                snprintf(summary, sizeof(summary),
+                         "SLA breached: case %s (%s, %s) had no response by %s. "
+                         "Escalated to %s.",
+                         case_id, dept, prio, due_at,
+                         dep->escalation_name ? dep->escalation_name : dep->name);
+                notify(rt, dep, true, ev, summary);
+            }
+            json_decref(ev);
+            sc_log(SC_LOG_NOTICE, "SLA", "case %s breached its %s SLA (%s)", case_id,
+                   prio, dept);
+            handled++;
+        }
+        if (b)
+            freeReplyObject(b);
+        const char *uargv[] = {"sla:pending", customer, due_i};
+        size_t ulens[3] = {11, strlen(customer), strlen(due_i)};
+        redisReply *u =
+            sc_redis_eval(rt->svc.redis, &sla_unpend_script, 1, 3, uargv, ulens);
+        if (u)
+            freeReplyObject(u);
+    }
+    freeReplyObject(r);
+    if (delivery.pending > 0 || handled)
+        (void)sc_service_settle(&rt->svc, &delivery);
+    return handled;
+}
+
+static bool wants_check_config(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--check-config"))
+            return true;
+    return false;
 }
 
 int main(int argc, char **argv)
 {
     static struct router rt;
-    int rc =
-        sc_service_configure(argc, argv, "escalation-router",
-                             "Keeps cases, routes posts to departments with priorities, "
-                             "acknowledges complaints.",
-                             router_items, N_ITEMS, &rt.conf);
+    char errstr[512];
+    int rc = sc_service_configure(
+        argc, argv, "escalation-router",
+        "Keeps cases, routes posts to departments with priorities and "
+        "SLAs, acknowledges customers, opens incidents on spikes.",
+        router_items, N_ITEMS, &rt.conf);
+    if (rc > 0 && wants_check_config(argc, argv)) {
+        struct router_rules *rules = NULL;
+        int lrc =
+            router_rules_load(rt.conf.routing_config, &rules, errstr, sizeof(errstr));
+        if (lrc != 0)
+            fprintf(stderr,
+                    "socialcare-escalation-router: routing configuration error: %s\n",
+                    errstr);
+        else
+            printf("socialcare-escalation-router: routing configuration OK (%zu "
+                   "departments, %zu rules)\n",
+                   rules->n_departments, rules->n_rules);
+        router_rules_free(rules);
+        sc_config_cleanup(router_items, N_ITEMS, &rt.conf, 1);
+        return lrc == 0 ? 0 : 2;
+    }
     if (rc != 0) {
         sc_config_cleanup(router_items, N_ITEMS, &rt.conf, 1);
         return rc > 0 ? 0 : 2;
     }
-    char errstr[512];
+    struct router_rules *rules = NULL;
+    if (router_rules_load(rt.conf.routing_config, &rules, errstr, sizeof(errstr)) != 0) {
+        sc_log(SC_LOG_CRIT, "CONFIG", "routing configuration: %s", errstr);
+        sc_config_cleanup(router_items, N_ITEMS, &rt.conf, 1);
+        return 2;
+    }
+    atomic_store(&rt.rules, rules);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *topics[] = {rt.conf.common.topic_posts_classified,
                             rt.conf.common.topic_replies_delivered};
     const char *outputs[] = {rt.conf.common.topic_cases_events,
@@ -218,32 +895,87 @@ int main(int argc, char **argv)
     int exit_code = 1;
     if (sc_service_init(&rt.svc, &opts, &rt.conf.common, errstr, sizeof(errstr)) != 0)
         goto fail;
-    sc_redis_script_register(rt.svc.redis, &router_case_apply_script);
-    sc_redis_script_register(rt.svc.redis, &router_case_delivered_script);
+    struct sc_redis_script *scripts[] = {
+        &router_case_apply_script,  &router_case_delivered_script,
+        &router_case_assign_script, &router_case_breach_script,
+        &router_spike_script,       &sla_unpend_script};
+    for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++)
+        sc_redis_script_register(rt.svc.redis, scripts[i]);
+    rt.ctx = sc_calloc(1, sizeof(*rt.ctx));
+    rt.pre = sc_redis_batch_new();
     rt.batch = sc_redis_batch_new();
-    rt.m_posts = sc_metrics_counter(rt.svc.metrics, "socialcare_router_posts_total",
+    rt.post = sc_redis_batch_new();
+    struct sc_metrics *m = rt.svc.metrics;
+    rt.m_posts = sc_metrics_counter(m, "socialcare_router_posts_total",
                                     "Posts routed, by department and priority",
                                     "department,priority");
-    rt.m_cases_opened =
-        sc_metrics_counter(rt.svc.metrics, "socialcare_router_cases_opened_total",
-                           "Cases opened or reopened", NULL);
-    rt.m_acks =
-        sc_metrics_counter(rt.svc.metrics, "socialcare_router_acknowledgements_total",
-                           "Automatic acknowledgements queued", NULL);
+    rt.m_cases_opened = sc_metrics_counter(m, "socialcare_router_cases_opened_total",
+                                           "Cases opened or reopened", NULL);
+    rt.m_acks = sc_metrics_counter(m, "socialcare_router_acknowledgements_total",
+                                   "Automatic acknowledgements queued", NULL);
+    rt.m_ack_skipped = sc_metrics_counter(
+        m, "socialcare_router_acknowledgements_skipped_total",
+        "Acknowledgements the policy wanted but quiet mode or the daily cap stopped",
+        "reason");
     rt.m_first_response = sc_metrics_histogram(
-        rt.svc.metrics, "socialcare_first_response_seconds",
+        m, "socialcare_first_response_seconds",
         "Time from a case's first post to its first delivered reply", NULL,
         sc_metrics_latency_buckets, sc_metrics_latency_buckets_count);
+    rt.m_breaches = sc_metrics_counter(m, "socialcare_router_sla_breaches_total",
+                                       "Cases whose first-response SLA ran out",
+                                       "department,priority");
+    rt.m_incidents =
+        sc_metrics_counter(m, "socialcare_router_incidents_total",
+                           "Incidents opened from complaint spikes", "topic");
+    rt.m_reloads =
+        sc_metrics_counter(m, "socialcare_router_config_reloads_total",
+                           "Routing configuration reloads (SIGHUP)", "outcome");
+    struct webhook_opts wopts = {.timeout_ms = (int)rt.conf.webhook_timeout_ms,
+                                 .max_attempts = (int)rt.conf.webhook_attempts,
+                                 .metrics = m};
+    rt.hooks = webhooks_new(&wopts);
+
+    rt.api.rules = &rt.rules;
+    rt.api.producer = rt.svc.producer;
+    rt.api.token = rt.conf.api_token;
+    rt.api.topic_replies_outbound = rt.conf.common.topic_replies_outbound;
+    if (rt.conf.api_token && *rt.conf.api_token) {
+        rt.api.redis =
+            sc_redis_new(rt.conf.common.redis_url, 2000, errstr, sizeof(errstr));
+        if (!rt.api.redis)
+            goto fail;
+        if (router_api_register(rt.svc.http, &rt.api) != 0) {
+            snprintf(errstr, sizeof(errstr), "cannot register the case API routes");
+            goto fail;
+        }
+    }
+    sc_log(SC_LOG_INFO, "CONFIG", "routing configuration: %zu departments, %zu rules",
+           rules->n_departments, rules->n_rules);
     if (sc_service_start(&rt.svc, errstr, sizeof(errstr)) != 0)
         goto fail;
-    exit_code = sc_service_run(&rt.svc, router_batch, NULL, &rt) == 0 ? 0 : 1;
+    exit_code = sc_service_run(&rt.svc, router_batch, router_periodic, &rt) == 0 ? 0 : 1;
     sc_log(SC_LOG_INFO, "MAIN", "stopped");
     goto out;
 fail:
     sc_log(SC_LOG_CRIT, "MAIN", "start-up failed: %s", errstr);
 out:
     sc_service_cleanup(&rt.svc);
+    sc_redis_free(rt.api.redis);
+    webhooks_free(rt.hooks);
+    sc_redis_batch_free(rt.pre);
     sc_redis_batch_free(rt.batch);
+    sc_redis_batch_free(rt.post);
+    sc_free(rt.items);
+    sc_free(rt.ctx);
+    jsonw_free(&rt.out);
+    router_rules_free(atomic_load(&rt.rules));
+    while (rt.retired) {
+        struct retired *r = rt.retired;
+        rt.retired = r->next;
+        router_rules_free(r->rules);
+        sc_free(r);
+    }
+    curl_global_cleanup();
     sc_config_cleanup(router_items, N_ITEMS, &rt.conf, 1);
     return exit_code;
 }

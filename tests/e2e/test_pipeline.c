@@ -3,8 +3,10 @@
  * from 60 customers with a mix of complaints, questions and praise (ten customers only
  * praise). The test checks every post is classified with the expected intent and applied
  * to its customer's case exactly once (one distinct case event per post id), every
- * customer with a complaint got exactly one acknowledgement that the responder sent
- * through the reply sink (which saw each reply once), Redis holds each customer's case
+ * customer with a complaint got exactly one acknowledgement of a complaint and every
+ * customer who praised exactly one thanks for a praise (nothing for questions), each sent
+ * by the responder through the reply sink (which saw each reply once), Redis holds each
+ * customer's case
  * with the right post count, nothing was dead-lettered, and each service answers
  * /healthz, /readyz and a /metrics page that promtool accepts, and documents
  * KAFKA_BROKERS in --help. */
@@ -34,6 +36,7 @@ struct pipeline {
     struct expected_post posts[N_POSTS];
     int posts_of[N_CUSTOMERS];
     int complaints_of[N_CUSTOMERS];
+    int praise_of[N_CUSTOMERS];
     struct e2e_collector *coll;
     struct e2e_index *case_ids;      /* cases.events post_id */
     struct e2e_index *classified;    /* posts.classified id */
@@ -67,9 +70,11 @@ static void plan_posts(struct pipeline *pl)
     for (int i = 0; i < N_POSTS; i++) {
         pl->posts_of[pl->posts[i].customer]++;
         pl->complaints_of[pl->posts[i].customer] += pl->posts[i].intent == E2E_COMPLAINT;
+        pl->praise_of[pl->posts[i].customer] += pl->posts[i].intent == E2E_PRAISE;
     }
+    /* one acknowledgement per case with a complaint, one thanks per case with praise */
     for (int c = 0; c < N_CUSTOMERS; c++)
-        pl->want_acks += pl->complaints_of[c] > 0;
+        pl->want_acks += (pl->complaints_of[c] > 0) + (pl->praise_of[c] > 0);
 }
 
 static char *post_json(const struct expected_post *p, unsigned variant)
@@ -90,7 +95,7 @@ static bool all_acks_delivered(struct e2e *e, void *arg)
 {
     (void)e;
     struct pipeline *pl = arg;
-    return e2e_index_distinct(pl->ack_customers) >= pl->want_acks &&
+    return e2e_index_distinct(pl->acks) >= pl->want_acks &&
            e2e_index_distinct(pl->delivered) >= e2e_index_distinct(pl->acks);
 }
 
@@ -247,9 +252,10 @@ static void test_pipeline(void **state)
         fail_msg("only %zu of %d posts got a case event",
                  e2e_index_distinct(pl->case_ids), N_POSTS);
     if (!e2e_wait_until(e, all_acks_delivered, pl, PIPELINE_WAIT_MS))
-        fail_msg("acks for %zu of %zu customers, %zu of %zu acks delivered",
-                 e2e_index_distinct(pl->ack_customers), pl->want_acks,
-                 e2e_index_distinct(pl->delivered), e2e_index_distinct(pl->acks));
+        fail_msg("%zu of %zu acks (%zu customers), %zu of them delivered",
+                 e2e_index_distinct(pl->acks), pl->want_acks,
+                 e2e_index_distinct(pl->ack_customers),
+                 e2e_index_distinct(pl->delivered));
     assert_true(e2e_collector_sync(pl->coll, 30000));
 
     /* posts.inbound and posts.classified: every post, with the expected intent. */
@@ -311,10 +317,14 @@ static void test_pipeline(void **state)
     e2e_strset_free(pairs);
 
     /* replies.outbound: exactly one acknowledgement per customer with a complaint, for
-     * one of that customer's complaints; none for the others. */
+     * one of that customer's complaints, and one thanks per customer who praised, for
+     * one of their praises; none for questions. */
     struct e2e_strset *ack_ids_per_customer[N_CUSTOMERS];
-    for (int c = 0; c < N_CUSTOMERS; c++)
+    struct e2e_strset *thanks_ids_per_customer[N_CUSTOMERS];
+    for (int c = 0; c < N_CUSTOMERS; c++) {
         ack_ids_per_customer[c] = e2e_strset_new();
+        thanks_ids_per_customer[c] = e2e_strset_new();
+    }
     for (size_t i = 0; i < e2e_collector_count(pl->coll); i++) {
         const struct e2e_msg *msg = e2e_collector_msg(pl->coll, i);
         if (strcmp(msg->topic, "replies.outbound") != 0)
@@ -328,19 +338,33 @@ static void test_pipeline(void **state)
         const struct expected_post *p = find_post(pl, in_reply_to);
         assert_non_null(p);
         assert_int_equal(p->customer, c);
-        assert_int_equal(p->intent, E2E_COMPLAINT);
+        if (p->intent != E2E_COMPLAINT && p->intent != E2E_PRAISE)
+            fail_msg("automatic reply %s to a post of intent %s", reply_id,
+                     e2e_intent_name(p->intent));
         char want_id[64];
         snprintf(want_id, sizeof(want_id), "ack-%s", in_reply_to);
         assert_string_equal(reply_id, want_id);
+        assert_string_equal(e2e_msg_str(msg, "origin"), "auto");
         assert_false(json_is_true(json_object_get(msg->json, "requires_review")));
-        e2e_strset_add(ack_ids_per_customer[c], reply_id);
+        /* the customer's handle leads the text */
+        char handle[32];
+        snprintf(handle, sizeof(handle), "@useru%03d ", c);
+        assert_true(strncmp(e2e_msg_str(msg, "text"), handle, strlen(handle)) == 0);
+        e2e_strset_add(p->intent == E2E_COMPLAINT ? ack_ids_per_customer[c]
+                                                  : thanks_ids_per_customer[c],
+                       reply_id);
     }
     for (int c = 0; c < N_CUSTOMERS; c++) {
         size_t want = pl->complaints_of[c] > 0 ? 1 : 0;
         if (e2e_strset_count(ack_ids_per_customer[c]) != want)
             fail_msg("customer u%03d (%d complaints) got %zu acknowledgements", c,
                      pl->complaints_of[c], e2e_strset_count(ack_ids_per_customer[c]));
+        want = pl->praise_of[c] > 0 ? 1 : 0;
+        if (e2e_strset_count(thanks_ids_per_customer[c]) != want)
+            fail_msg("customer u%03d (%d praises) got %zu thanks", c, pl->praise_of[c],
+                     e2e_strset_count(thanks_ids_per_customer[c]));
         e2e_strset_free(ack_ids_per_customer[c]);
+        e2e_strset_free(thanks_ids_per_customer[c]);
     }
     size_t n_acks = e2e_index_distinct(pl->acks);
     assert_int_equal(n_acks, pl->want_acks);

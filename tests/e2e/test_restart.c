@@ -3,8 +3,9 @@
  * once some but not all have case events, the classifier and the escalation router get
  * SIGTERM together, must drain and exit 0, and are started again. In the end every post
  * id has exactly one distinct case event (redeliveries repeat the same case and type) and
- * none is missing or unknown, every customer with a complaint got one acknowledgement,
- * every acknowledgement was delivered as sent, and the reply sink saw each reply id once
+ * none is missing or unknown, every customer with a complaint got one acknowledgement
+ * of a complaint and every customer who praised one thanks for a praise, every
+ * acknowledgement was delivered as sent, and the reply sink saw each reply id once
  * (Idempotency-Key). */
 #include "harness.h"
 
@@ -24,6 +25,7 @@
 struct restart {
     enum e2e_intent intent[N_POSTS];
     int complaints_of[N_CUSTOMERS];
+    int praise_of[N_CUSTOMERS];
     size_t want_acks;
     struct e2e_collector *coll;
     struct e2e_index *case_ids;
@@ -50,7 +52,7 @@ static bool all_acks_delivered(struct e2e *e, void *arg)
 {
     (void)e;
     struct restart *rs = arg;
-    return e2e_index_distinct(rs->ack_customers) >= rs->want_acks &&
+    return e2e_index_distinct(rs->acks) >= rs->want_acks &&
            e2e_index_distinct(rs->delivered) >= e2e_index_distinct(rs->acks);
 }
 
@@ -82,6 +84,7 @@ static void test_restart(void **state)
         int customer = i % N_CUSTOMERS;
         rs->intent[i] = (enum e2e_intent)((customer + i / N_CUSTOMERS) % 3);
         rs->complaints_of[customer] += rs->intent[i] == E2E_COMPLAINT;
+        rs->praise_of[customer] += rs->intent[i] == E2E_PRAISE;
         char post_id[16], author[16];
         snprintf(post_id, sizeof(post_id), "r%d", i);
         snprintf(author, sizeof(author), "u%d", customer);
@@ -99,8 +102,10 @@ static void test_restart(void **state)
     }
     e2e_write_file(file, data, len, false);
     sc_free(data);
+    /* one acknowledgement per customer with a complaint, one thanks per customer who
+     * praised */
     for (int c = 0; c < N_CUSTOMERS; c++)
-        rs->want_acks += rs->complaints_of[c] > 0;
+        rs->want_acks += (rs->complaints_of[c] > 0) + (rs->praise_of[c] > 0);
 
     const char *topics[] = {"cases.events", "replies.outbound", "replies.delivered",
                             "pipeline.dlq", NULL};
@@ -148,9 +153,10 @@ static void test_restart(void **state)
         fail_msg("only %zu of %d posts got a case event after the restart",
                  e2e_index_distinct(rs->case_ids), N_POSTS);
     if (!e2e_wait_until(e, all_acks_delivered, rs, RESTART_WAIT))
-        fail_msg("acks for %zu of %zu customers, %zu of %zu acks delivered",
-                 e2e_index_distinct(rs->ack_customers), rs->want_acks,
-                 e2e_index_distinct(rs->delivered), e2e_index_distinct(rs->acks));
+        fail_msg("%zu of %zu acks (%zu customers), %zu of them delivered",
+                 e2e_index_distinct(rs->acks), rs->want_acks,
+                 e2e_index_distinct(rs->ack_customers),
+                 e2e_index_distinct(rs->delivered));
     assert_true(e2e_wait_stderr(e, ingestor, "replay finished", 30000));
     assert_true(e2e_collector_sync(rs->coll, 30000));
 
@@ -183,9 +189,10 @@ static void test_restart(void **state)
     fprintf(stderr, "restart: %zu case events for %d posts (%zu redelivered)\n", events,
             N_POSTS, events - N_POSTS);
 
-    /* One acknowledgement per customer with a complaint, each for a complaint of theirs.
-     */
+    /* One acknowledgement per customer with a complaint, each for a complaint of theirs,
+     * and one thanks per customer who praised, for a praise of theirs. */
     struct e2e_strset *ack_customers = e2e_strset_new();
+    struct e2e_strset *thanked_customers = e2e_strset_new();
     for (size_t i = 0; i < e2e_collector_count(rs->coll); i++) {
         const struct e2e_msg *msg = e2e_collector_msg(rs->coll, i);
         if (strcmp(msg->topic, "replies.outbound") != 0)
@@ -193,20 +200,29 @@ static void test_restart(void **state)
         const char *in_reply_to = e2e_msg_str(msg, "in_reply_to");
         int n = post_number(in_reply_to);
         assert_true(n >= 0);
-        assert_int_equal(rs->intent[n], E2E_COMPLAINT);
+        assert_true(rs->intent[n] == E2E_COMPLAINT || rs->intent[n] == E2E_PRAISE);
         char want_id[64], want_customer[32];
         snprintf(want_id, sizeof(want_id), "ack-%s", in_reply_to);
         snprintf(want_customer, sizeof(want_customer), "x:u%d", n % N_CUSTOMERS);
         assert_string_equal(e2e_msg_str(msg, "reply_id"), want_id);
         assert_string_equal(e2e_msg_str(msg, "customer"), want_customer);
-        e2e_strset_add(ack_customers, want_customer);
+        /* a second distinct reply of the same kind to one customer would fail below */
+        e2e_strset_add(rs->intent[n] == E2E_COMPLAINT ? ack_customers : thanked_customers,
+                       want_customer);
     }
     size_t n_acks = e2e_index_distinct(rs->acks);
     if (n_acks != rs->want_acks)
-        fail_msg("%zu distinct acknowledgements for %zu customers with complaints",
+        fail_msg("%zu distinct acknowledgements, want %zu (complaints and praise)",
                  n_acks, rs->want_acks);
-    assert_int_equal(e2e_strset_count(ack_customers), rs->want_acks);
+    size_t want_complainers = 0, want_praisers = 0;
+    for (int c = 0; c < N_CUSTOMERS; c++) {
+        want_complainers += rs->complaints_of[c] > 0;
+        want_praisers += rs->praise_of[c] > 0;
+    }
+    assert_int_equal(e2e_strset_count(ack_customers), want_complainers);
+    assert_int_equal(e2e_strset_count(thanked_customers), want_praisers);
     e2e_strset_free(ack_customers);
+    e2e_strset_free(thanked_customers);
 
     /* Every acknowledgement delivered as sent; the sink saw each reply id once. */
     for (size_t i = 0; i < e2e_collector_count(rs->coll); i++) {

@@ -1,0 +1,256 @@
+/* The webhook queue over libcurl multi (see webhook.h). */
+#include "webhook.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "lifecycle.h"
+#include "log.h"
+
+struct job {
+    struct job *next;
+    char *department, *url, *secret, *body;
+    size_t len;
+    int attempts;
+    int64_t not_before; /* monotonic ms */
+    CURL *easy;
+    struct curl_slist *headers;
+};
+
+struct webhooks {
+    struct webhook_opts o;
+    CURLM *multi;
+    struct job *queue; /* waiting (FIFO by insertion) */
+    struct job *active;
+    size_t n_queued, n_active;
+    struct sc_metric *m_total;
+};
+
+struct webhooks *webhooks_new(const struct webhook_opts *opts)
+{
+    struct webhooks *wh = sc_calloc(1, sizeof(*wh));
+    wh->o = *opts;
+    if (wh->o.max_attempts <= 0)
+        wh->o.max_attempts = 8;
+    if (wh->o.backoff_min_ms <= 0)
+        wh->o.backoff_min_ms = 500;
+    if (wh->o.backoff_max_ms < wh->o.backoff_min_ms)
+        wh->o.backoff_max_ms = 60000;
+    if (wh->o.max_queue == 0)
+        wh->o.max_queue = 10000;
+    if (wh->o.max_in_flight <= 0)
+        wh->o.max_in_flight = 16;
+    if (wh->o.timeout_ms <= 0)
+        wh->o.timeout_ms = 5000;
+    wh->multi = curl_multi_init();
+    if (opts->metrics)
+        wh->m_total =
+            sc_metrics_counter(opts->metrics, "socialcare_router_webhooks_total",
+                               "Department webhook notifications by outcome "
+                               "(delivered, retried, dropped)",
+                               "department,outcome");
+    return wh;
+}
+
+static void job_free(struct job *j)
+{
+    if (j->easy)
+        curl_easy_cleanup(j->easy);
+    curl_slist_free_all(j->headers);
+    sc_free(j->department);
+    sc_free(j->url);
+    sc_free(j->secret);
+    sc_free(j->body);
+    sc_free(j);
+}
+
+void webhooks_free(struct webhooks *wh)
+{
+    if (!wh)
+        return;
+    size_t dropped = wh->n_queued + wh->n_active;
+    for (struct job *j = wh->active, *n; j; j = n) {
+        n = j->next;
+        curl_multi_remove_handle(wh->multi, j->easy);
+        job_free(j);
+    }
+    for (struct job *j = wh->queue, *n; j; j = n) {
+        n = j->next;
+        job_free(j);
+    }
+    if (dropped)
+        sc_log(SC_LOG_WARNING, "HOOK", "%zu webhook notifications dropped at shutdown",
+               dropped);
+    curl_multi_cleanup(wh->multi);
+    sc_free(wh);
+}
+
+void webhook_signature(const char *secret, long long ts, const char *body, size_t len,
+                       char *out, size_t out_size)
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    char prefix[32];
+    int pl = snprintf(prefix, sizeof(prefix), "%lld.", ts);
+    unsigned char *msg = sc_malloc((size_t)pl + len + 1);
+    memcpy(msg, prefix, (size_t)pl);
+    memcpy(msg + pl, body, len);
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, (size_t)pl + len, mac, &mac_len);
+    sc_free(msg);
+    size_t n = (size_t)snprintf(out, out_size, "sha256=");
+    for (unsigned i = 0; i < mac_len && n + 2 < out_size; i++)
+        n += (size_t)snprintf(out + n, out_size - n, "%02x", mac[i]);
+}
+
+int webhooks_enqueue(struct webhooks *wh, const char *department, const char *url,
+                     const char *secret, const char *body, size_t len)
+{
+    if (wh->n_queued + wh->n_active >= wh->o.max_queue) {
+        if (wh->m_total)
+            sc_metric_inc(wh->m_total, SC_LABELS(department, "dropped"));
+        return SC_EAGAIN;
+    }
+    struct job *j = sc_calloc(1, sizeof(*j));
+    j->department = sc_strdup(department);
+    j->url = sc_strdup(url);
+    j->secret = secret ? sc_strdup(secret) : NULL;
+    j->body = sc_malloc(len + 1);
+    memcpy(j->body, body, len);
+    j->body[len] = '\0';
+    j->len = len;
+    struct job **tail = &wh->queue;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = j;
+    wh->n_queued++;
+    return 0;
+}
+
+static size_t discard(char *ptr, size_t size, size_t n, void *ud)
+{
+    (void)ptr;
+    (void)ud;
+    return size * n;
+}
+
+/* Another transfer to the same URL is failing (in backoff): keep order and spare it. */
+static bool url_backing_off(const struct webhooks *wh, const struct job *self,
+                            int64_t now)
+{
+    for (const struct job *j = wh->queue; j && j != self; j = j->next)
+        if (j->not_before > now && !strcmp(j->url, self->url))
+            return true;
+    return false;
+}
+
+static void start(struct webhooks *wh, struct job *j)
+{
+    j->easy = curl_easy_init();
+    char hdr[160];
+    j->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    long long ts = (long long)(sc_wall_ms() / 1000);
+    snprintf(hdr, sizeof(hdr), "X-Socialcare-Timestamp: %lld", ts);
+    j->headers = curl_slist_append(j->headers, hdr);
+    if (j->secret) {
+        char sig[100];
+        webhook_signature(j->secret, ts, j->body, j->len, sig, sizeof(sig));
+        snprintf(hdr, sizeof(hdr), "X-Socialcare-Signature: %s", sig);
+        j->headers = curl_slist_append(j->headers, hdr);
+    }
+    curl_easy_setopt(j->easy, CURLOPT_URL, j->url);
+    curl_easy_setopt(j->easy, CURLOPT_HTTPHEADER, j->headers);
+    curl_easy_setopt(j->easy, CURLOPT_POSTFIELDS, j->body);
+    curl_easy_setopt(j->easy, CURLOPT_POSTFIELDSIZE, (long)j->len);
+    curl_easy_setopt(j->easy, CURLOPT_TIMEOUT_MS, (long)wh->o.timeout_ms);
+    curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)wh->o.timeout_ms);
+    curl_easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(j->easy, CURLOPT_PRIVATE, j);
+    curl_multi_add_handle(wh->multi, j->easy);
+    j->attempts++;
+}
+
+int webhooks_pump(struct webhooks *wh)
+{
+    int64_t now = sc_now_ms();
+    /* start due jobs */
+    for (struct job **pp = &wh->queue; *pp && (int)wh->n_active < wh->o.max_in_flight;) {
+        struct job *j = *pp;
+        if (j->not_before > now || url_backing_off(wh, j, now)) {
+            pp = &j->next;
+            continue;
+        }
+        *pp = j->next;
+        wh->n_queued--;
+        j->next = wh->active;
+        wh->active = j;
+        wh->n_active++;
+        start(wh, j);
+    }
+    int running = 0;
+    curl_multi_perform(wh->multi, &running);
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(wh->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct job *j = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+        long code = 0;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+        CURLcode result = msg->data.result; /* msg dies with the handle's removal */
+        bool ok = result == CURLE_OK && code >= 200 && code < 300;
+        curl_multi_remove_handle(wh->multi, j->easy);
+        curl_easy_cleanup(j->easy);
+        j->easy = NULL;
+        curl_slist_free_all(j->headers);
+        j->headers = NULL;
+        for (struct job **pp = &wh->active; *pp; pp = &(*pp)->next)
+            if (*pp == j) {
+                *pp = j->next;
+                break;
+            }
+        wh->n_active--;
+        if (ok) {
+            if (wh->m_total)
+                sc_metric_inc(wh->m_total, SC_LABELS(j->department, "delivered"));
+            job_free(j);
+        } else if (j->attempts >= wh->o.max_attempts) {
+            sc_log(SC_LOG_ERR, "HOOK",
+                   "webhook of department %s dropped after %d attempts (last: %s, HTTP "
+                   "%ld)",
+                   j->department, j->attempts, curl_easy_strerror(result), code);
+            if (wh->m_total)
+                sc_metric_inc(wh->m_total, SC_LABELS(j->department, "dropped"));
+            job_free(j);
+        } else {
+            int64_t delay = wh->o.backoff_min_ms;
+            for (int i = 1; i < j->attempts && delay < wh->o.backoff_max_ms; i++)
+                delay *= 2;
+            if (delay > wh->o.backoff_max_ms)
+                delay = wh->o.backoff_max_ms;
+            j->not_before = sc_now_ms() + delay;
+            sc_log(SC_LOG_WARNING, "HOOK",
+                   "webhook of department %s failed (%s, HTTP %ld); retry %d in %lld ms",
+                   j->department, curl_easy_strerror(result), code, j->attempts + 1,
+                   (long long)delay);
+            if (wh->m_total)
+                sc_metric_inc(wh->m_total, SC_LABELS(j->department, "retried"));
+            /* back to the front of the queue: order per endpoint is kept */
+            j->next = wh->queue;
+            wh->queue = j;
+            wh->n_queued++;
+        }
+    }
+    return wh->n_queued + wh->n_active > 0;
+}
+
+size_t webhooks_pending(const struct webhooks *wh)
+{
+    return wh->n_queued + wh->n_active;
+}

@@ -1,0 +1,249 @@
+/* Helpers of the escalation router's end-to-end tests: classified posts produced straight
+ * onto posts.classified (the router alone under test), and a department webhook
+ * receiver run inside
+ * the test process on the shared HTTP server module (handlers on its thread, state under
+ * a mutex). It records every POST (path, body, signature headers), answers 503 to the
+ * first `fail_first` requests and 200 afterwards, so retries can be observed; the test
+ * verifies the HMAC signatures with the router's secret. Header-only: static functions,
+ * included by the router's e2e tests. */
+#ifndef SC_E2E_ROUTER_PEER_H
+#define SC_E2E_ROUTER_PEER_H
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "harness.h"
+#include "http.h"
+
+#define PEER_MAX 256
+
+struct peer_hit {
+    char path[64];
+    char *body;
+    char signature[100];
+    char timestamp[32];
+    json_t *json;
+    int status; /* what the peer answered */
+};
+
+struct peer {
+    struct sc_http *http;
+    struct sc_metrics *metrics;
+    pthread_mutex_t lock;
+    int fail_first;
+    int requests;
+    struct peer_hit hits[PEER_MAX];
+    int n_hits;
+};
+
+static inline void peer_post(void *opaque, const struct sc_http_request *req,
+                             struct sc_http_response *resp)
+{
+    struct peer *p = opaque;
+    pthread_mutex_lock(&p->lock);
+    int n = p->requests++;
+    if (p->n_hits < PEER_MAX) {
+        struct peer_hit *h = &p->hits[p->n_hits++];
+        snprintf(h->path, sizeof(h->path), "%s", req->path);
+        h->body = sc_strdup(req->body);
+        const char *sig = sc_http_header(req, "X-Socialcare-Signature");
+        const char *ts = sc_http_header(req, "X-Socialcare-Timestamp");
+        snprintf(h->signature, sizeof(h->signature), "%s", sig ? sig : "");
+        snprintf(h->timestamp, sizeof(h->timestamp), "%s", ts ? ts : "");
+        h->json = json_loads(req->body, 0, NULL);
+        h->status = n < p->fail_first ? 503 : 200;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (n < p->fail_first) {
+        sc_http_json_error(resp, 503, "unavailable", "failing on purpose");
+        return;
+    }
+    resp->status = 200;
+    resp->body = sc_strdup("{\"ok\":true}");
+}
+
+/* Starts the peer on a free loopback port with routes for the given paths. */
+static inline struct peer *peer_start(int fail_first, const char *const *paths)
+{
+    struct peer *p = sc_calloc(1, sizeof(*p));
+    pthread_mutex_init(&p->lock, NULL);
+    p->fail_first = fail_first;
+    p->metrics = sc_metrics_new("router-peer", "test");
+    struct sc_http_config conf = {
+        .port = 0, .bind_addr = "127.0.0.1", .metrics = p->metrics};
+    char err[256];
+    p->http = sc_http_new(&conf, err, sizeof(err));
+    assert_non_null(p->http);
+    for (size_t i = 0; paths[i]; i++)
+        assert_int_equal(sc_http_route(p->http, "POST", paths[i], peer_post, p), 0);
+    assert_int_equal(sc_http_start(p->http, err, sizeof(err)), 0);
+    return p;
+}
+
+static inline int peer_port(const struct peer *p)
+{
+    return sc_http_port(p->http);
+}
+
+static inline void peer_free(struct peer *p)
+{
+    sc_http_free(p->http);
+    for (int i = 0; i < p->n_hits; i++) {
+        sc_free(p->hits[i].body);
+        json_decref(p->hits[i].json);
+    }
+    sc_metrics_free(p->metrics);
+    pthread_mutex_destroy(&p->lock);
+    sc_free(p);
+}
+
+/* Requests answered 200 on path whose JSON "type" is type (NULL = any). */
+static inline int peer_count(struct peer *p, const char *path, const char *type,
+                             int status)
+{
+    int n = 0;
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->n_hits; i++) {
+        const struct peer_hit *h = &p->hits[i];
+        const char *t = json_string_value(json_object_get(h->json, "type"));
+        n += !strcmp(h->path, path) && h->status == status &&
+             (!type || (t && !strcmp(t, type)));
+    }
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+/* True when the hit's signature is HMAC-SHA256(secret, timestamp "." body). */
+static inline bool peer_signature_ok(const struct peer_hit *h, const char *secret)
+{
+    size_t tl = strlen(h->timestamp), bl = strlen(h->body);
+    unsigned char *msg = sc_malloc(tl + 1 + bl);
+    memcpy(msg, h->timestamp, tl);
+    msg[tl] = '.';
+    memcpy(msg + tl + 1, h->body, bl);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int ml = 0;
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, tl + 1 + bl, mac, &ml);
+    sc_free(msg);
+    char want[100] = "sha256=";
+    for (unsigned i = 0; i < ml; i++)
+        snprintf(want + 7 + 2 * i, sizeof(want) - 7 - 2 * i, "%02x", mac[i]);
+    return tl > 0 && !strcmp(want, h->signature);
+}
+
+/* A classified post as the classifier would publish it. */
+struct rpost {
+    const char *id;     /* "x:..." */
+    const char *author; /* author id; customer key x:<author> */
+    const char *intent;
+    const char *topic;
+    double score;       /* sentiment score; the label follows its sign */
+    const char *kind;   /* NULL = mention */
+    const char *source; /* NULL = "webhook" */
+    const char *region; /* NULL = none */
+    long long followers;
+    const char *text; /* NULL = a neutral text */
+};
+
+static inline void produce_post(struct e2e *e, const struct rpost *p)
+{
+    const char *label = p->score < -0.2  ? "negative"
+                        : p->score > 0.2 ? "positive"
+                                         : "neutral";
+    char handle[64];
+    snprintf(handle, sizeof(handle), "h%s", p->author);
+    json_t *post = json_pack(
+        "{s:i,s:s,s:s,s:s,s:s,s:s,s:{s:s,s:s,s:I,s:b},s:s,s:s,s:{s:s,s:s},"
+        "s:{s:{s:s,s:f},s:s,s:s,s:f,s:f,s:[],s:s}}",
+        "v", 1, "id", p->id, "platform", "x", "kind", p->kind ? p->kind : "mention",
+        "created_at", "2026-11-22T07:33:29Z", "received_at", "2026-11-22T07:33:30.000Z",
+        "author", "id", p->author, "handle", handle, "followers",
+        (json_int_t)p->followers, "verified", 0, "text",
+        p->text ? p->text : "Something about my order", "lang", "en", "source", "type",
+        p->source ? p->source : "webhook", "name", "e2e", "classification", "sentiment",
+        "label", label, "score", p->score, "intent", p->intent, "topic", p->topic,
+        "confidence", 0.9, "influence", 0.1, "pii", "model", "e2e");
+    assert_non_null(post);
+    if (p->region)
+        json_object_set_new(post, "region", json_string(p->region));
+    char *dumped = json_dumps(post, JSON_COMPACT);
+    json_decref(post);
+    char key[64];
+    snprintf(key, sizeof(key), "x:%s", p->author);
+    e2e_produce(e, "posts.classified", key, dumped, strlen(dumped), NULL);
+    free(dumped);
+}
+
+/* The first message on topic matching field == value (and field2 == value2 when not
+ * NULL), or NULL. */
+static inline const struct e2e_msg *find_msg(struct e2e_collector *coll,
+                                             const char *topic, const char *field,
+                                             const char *value, const char *field2,
+                                             const char *value2)
+{
+    for (size_t i = 0; i < e2e_collector_count(coll); i++) {
+        const struct e2e_msg *m = e2e_collector_msg(coll, i);
+        const char *v = e2e_msg_str(m, field);
+        if (strcmp(m->topic, topic) || !v || strcmp(v, value))
+            continue;
+        const char *v2 = field2 ? e2e_msg_str(m, field2) : NULL;
+        if (!field2 || (v2 && !strcmp(v2, value2)))
+            return m;
+    }
+    return NULL;
+}
+
+/* Messages on topic matching field == value. */
+static inline size_t count_msgs(struct e2e_collector *coll, const char *topic,
+                                const char *field, const char *value)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < e2e_collector_count(coll); i++) {
+        const struct e2e_msg *m = e2e_collector_msg(coll, i);
+        const char *v = e2e_msg_str(m, field);
+        n += !strcmp(m->topic, topic) && v && !strcmp(v, value);
+    }
+    return n;
+}
+
+/* The router's metric sample (or -1). */
+static inline double router_metric(struct e2e_proc *router, const char *series)
+{
+    struct e2e_http_resp resp;
+    double v = -1;
+    if (e2e_http_get(e2e_proc_port(router), "/metrics", &resp) == 200)
+        v = e2e_metric(resp.body, series);
+    e2e_http_resp_cleanup(&resp);
+    return v;
+}
+
+struct settle_wait {
+    struct e2e_proc *router;
+    double messages;
+};
+
+static inline bool router_settled_cond(struct e2e *e, void *arg)
+{
+    (void)e;
+    struct settle_wait *w = arg;
+    return router_metric(w->router, "socialcare_messages_processed_total") >= w->messages;
+}
+
+/* @brief Waits until the router has finished (outputs acknowledged by the broker, offsets
+ *        stored) at least `messages` consumed messages, then until the collector holds
+ *        everything the broker has: nothing the router produced for them is still on its
+ *        way, so an absent message is really absent. */
+static inline void router_settle(struct e2e *e, struct e2e_proc *router,
+                                 struct e2e_collector *coll, size_t messages)
+{
+    struct settle_wait w = {router, (double)messages};
+    assert_true(e2e_wait_until(e, router_settled_cond, &w, 30000));
+    assert_true(e2e_collector_sync(coll, 30000));
+}
+
+#endif
