@@ -76,6 +76,7 @@ int sc_service_init(struct sc_service *svc, const struct sc_service_opts *opts,
 {
     memset(svc, 0, sizeof(*svc));
     svc->name = opts->name;
+    svc->batch_max = opts->batch_max ? opts->batch_max : 500;
     svc->common = common;
     svc->metrics = sc_metrics_new(opts->name, SC_VERSION);
     svc->m_batches = sc_metrics_counter(svc->metrics, "socialcare_batches_total",
@@ -167,7 +168,7 @@ int sc_service_settle(struct sc_service *svc, struct sc_delivery *delivery)
 int sc_service_run(struct sc_service *svc, sc_service_batch_fn batch,
                    sc_service_idle_fn idle, void *opaque)
 {
-    size_t max = 500;
+    size_t max = svc->batch_max;
     rd_kafka_message_t **msgs = sc_calloc(max, sizeof(*msgs));
     int backoff_ms = 0;
 

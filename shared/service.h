@@ -28,6 +28,7 @@ struct sc_service {
     struct sc_metric *m_batches;       /* socialcare_batches_total{outcome} */
     struct sc_metric *m_batch_seconds; /* socialcare_batch_duration_seconds */
     struct sc_metric *m_messages;      /* socialcare_messages_processed_total */
+    size_t batch_max;                  /* messages per consumed batch */
 };
 
 struct sc_service_opts {
