@@ -1,13 +1,21 @@
-/* Keyword rules for the walking skeleton: each intent has cue phrases; the text is folded
- * to lower-case ASCII in a stack buffer once, then cues are matched as substrings.
- * Sentiment is the balance of positive and negative cue words. */
+/* Combines the model heads and the rules into one classification. Order of decisions:
+ * features once; sentiment head; rules (first matching rule per head wins and overrides
+ * the model); intent = rule, else the model's intent head, else question form (unless
+ * confidently negative), else from sentiment (negative -> complaint, positive -> praise,
+ * neutral -> other); topic = rule, else the topic head's department when the model's gate
+ * passes (or the post is a question or bug report) and its probability reaches the
+ * model's minimum, else "other". */
 #include "classify.h"
 
-#include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
-#define CLASSIFIER_TEXT_MAX 8192
+#include "alloc.h"
+#include "error.h"
+
+/* Above this P(negative) a question is a complaint ("why is my flight late again?"). */
+#define QUESTION_NEG_MAX 0.75
 
 static const char *const intent_names[CLASSIFIER_INTENT_COUNT] = {
     "complaint", "question", "bug_report", "praise", "spam", "crisis", "other"};
@@ -25,247 +33,318 @@ const char *classifier_sentiment_name(enum classifier_sentiment sentiment)
                                                             : "neutral";
 }
 
-const char *classifier_pii_name(unsigned bit)
+const char *classifier_pii_name(const struct classifier *cl, unsigned i)
 {
-    switch (bit) {
-        case CLASSIFIER_PII_EMAIL:
-            return "email";
-        case CLASSIFIER_PII_PHONE:
-            return "phone";
-        case CLASSIFIER_PII_ORDER_NUMBER:
-            return "order_number";
-        case CLASSIFIER_PII_CARD_NUMBER:
-            return "card_number";
-        default:
-            return "unknown";
+    return i < cl->rules.n_pii ? cl->rules.pii_names[i] : "unknown";
+}
+
+const char *classifier_model_name(const struct classifier *cl)
+{
+    return cl->model.name;
+}
+
+static int intent_from_name(const char *s)
+{
+    for (int i = 0; i < CLASSIFIER_INTENT_COUNT; i++)
+        if (!strcmp(intent_names[i], s))
+            return i;
+    return -1;
+}
+
+static int sentiment_from_name(const char *s)
+{
+    for (int i = 0; i < CLASSIFIER_SENTIMENT_COUNT; i++)
+        if (!strcmp(sentiment_names[i], s))
+            return i;
+    return -1;
+}
+
+/* Resolves head roles and precomputes reason strings once the model and rules are in. */
+static int setup(struct classifier *cl, char *errstr, size_t errlen)
+{
+    cl->h_sentiment = cls_model_head(&cl->model, "sentiment");
+    cl->h_intent = cls_model_head(&cl->model, "intent");
+    if (cl->h_sentiment >= 0) {
+        const struct cls_head *h = &cl->model.heads[cl->h_sentiment];
+        for (unsigned c = 0; c < h->k; c++)
+            if ((cl->sent_of[c] = sentiment_from_name(h->labels[c])) < 0) {
+                snprintf(errstr, errlen,
+                         "model %s: sentiment label %s is not negative/neutral/positive",
+                         cl->model.name, h->labels[c]);
+                return SC_EPARSE;
+            }
     }
+    if (cl->h_intent >= 0) {
+        const struct cls_head *h = &cl->model.heads[cl->h_intent];
+        for (unsigned c = 0; c < h->k; c++)
+            cl->intent_of[c] =
+                intent_from_name(h->dept[c][0] ? h->dept[c] : h->labels[c]);
+    }
+    for (unsigned hi = 0; hi < cl->model.n_heads; hi++) {
+        const struct cls_head *h = &cl->model.heads[hi];
+        for (unsigned c = 0; c < h->k; c++) {
+            char tmp[sizeof(cl->reason[0][0])]; /* not in place: gcc's -Wrestrict */
+            snprintf(tmp, sizeof(tmp), "model:%s=%s", h->name, h->labels[c]);
+            memcpy(cl->reason[hi][c], tmp, sizeof(tmp));
+        }
+    }
+    return 0;
 }
 
-/* Cue lists. A NULL ends each list. */
-static const char *const cues_crisis[] = {
-    "smoke in the cabin", "emergency landing", "fire",      "injured", "evacuat",
-    "is everyone safe",   "food poisoning",    "explosion", NULL};
-static const char *const cues_spam[] = {
-    "click here", "win a free",     "free iphone",     "crypto",
-    "giveaway",   "follow back",    "bit.ly/",         "dm for promo",
-    "claim your", "click the link", "earn $",          "work from home",
-    "dm me",      "free flights",   "congratulations", NULL};
-static const char *const cues_bug[] = {
-    "crash",         "bug",        "error code",     "doesn't load",
-    "does not load", "won't load", "keeps freezing", "broken link",
-    "404",           "glitch",     "error 500",      "unknown error",
-    "error message", NULL};
-static const char *const cues_complaint[] = {
-    "worst",        "terrible",      "awful",         "still waiting", "never arrived",
-    "delayed",      "delay",         "lost",          "charged twice", "double charged",
-    "refund",       "cancelled",     "canceled",      "rude",          "unacceptable",
-    "disappointed", "hours on hold", "no one",        "nobody",        "broken",
-    "damaged",      "missing",       "late",          "ridiculous",    "fix this",
-    "angry",        "horrible",      "still nothing", "not happy",     "money back",
-    "frustrated",   "fed up",        "still no",      "waste of",      NULL};
-static const char *const cues_praise[] = {
-    "thank",     "amazing",   "love",      "great job",  "awesome",
-    "best",      "excellent", "wonderful", "kudos",      "shout out",
-    "fantastic", "well done", "smooth",    "appreciate", NULL};
-static const char *const cues_question[] = {
-    "how do i", "how can i",   "can i ",    "is there", "what is", "when will",
-    "where is", "does anyone", "could you", "do you",   NULL};
-static const char *const cues_negative[] = {
-    "worst",         "terrible",      "awful",      "hate",     "angry",
-    "unacceptable",  "disappointed",  "ridiculous", "horrible", "never",
-    "lost",          "delayed",       "rude",       "broken",   "crash",
-    "charged twice", "still waiting", "damaged",    "missing",  "frustrated",
-    "not happy",     "fed up",        NULL};
-static const char *const cues_positive[] = {
-    "thank",     "amazing",   "love",  "great",     "awesome", "best",
-    "excellent", "wonderful", "happy", "fantastic", NULL};
-
-struct topic_rule {
-    const char *topic;
-    const char *const cues[10];
-};
-
-static const struct topic_rule topic_rules[] = {
-    {"billing",
-     {"charged", "charge", "refund", "invoice", "bill", "payment", "price", NULL}},
-    {"shipping",
-     {"delivery", "deliver", "package", "parcel", "shipping", "shipped", "order",
-      "tracking", NULL}},
-    {"technical_support",
-     {"app", "crash", "bug", "website", "error", "glitch", "load", NULL}},
-    {"accounts",
-     {"account", "password", "login", "log in", "locked out", "sign in", NULL}},
-    {"flight_operations",
-     {"flight", "delayed", "cancelled", "canceled", "gate", "pilot", NULL}},
-    {"baggage", {"bag", "luggage", "suitcase", NULL}},
-};
-
-/* True when cue occurs in folded starting at a word boundary (so "404" does not match
- * inside "NW1404"); the cue may end inside a word ("thank" matches "thanks"). */
-static bool has_cue(const char *folded, const char *cue)
+int classifier_open(struct classifier *cl, const char *model_path, const char *rules_path,
+                    char *errstr, size_t errlen)
 {
-    for (const char *p = strstr(folded, cue); p; p = strstr(p + 1, cue))
-        if (p == folded || !isalnum((unsigned char)p[-1]))
-            return true;
-    return false;
+    memset(cl, 0, sizeof(*cl));
+    int rc = cls_model_load(&cl->model, model_path, errstr, errlen);
+    if (rc != 0)
+        return rc;
+    if (rules_path && *rules_path)
+        rc = cls_rules_load(&cl->rules, rules_path, errstr, errlen);
+    else
+        rc = cls_rules_compile(&cl->rules, "", "(none)", errstr, errlen);
+    if (rc == 0)
+        rc = setup(cl, errstr, errlen);
+    if (rc != 0)
+        classifier_close(cl);
+    return rc;
 }
 
-static int count_cues(const char *folded, const char *const *cues)
+int classifier_open_mem(struct classifier *cl, const void *model, size_t model_len,
+                        const char *rules_text, char *errstr, size_t errlen)
 {
-    int n = 0;
-    for (; *cues; cues++)
-        n += has_cue(folded, *cues);
-    return n;
+    memset(cl, 0, sizeof(*cl));
+    int rc = cls_model_parse(&cl->model, model, model_len, errstr, errlen);
+    if (rc == 0)
+        rc = cls_rules_compile(&cl->rules, rules_text ? rules_text : "", "(memory)",
+                               errstr, errlen);
+    if (rc == 0)
+        rc = setup(cl, errstr, errlen);
+    if (rc != 0)
+        classifier_close(cl);
+    return rc;
 }
 
-/* Folds ASCII letters to lower case and copies up to size-1 bytes. */
-static size_t fold(const char *text, size_t len, char *out, size_t size)
+void classifier_close(struct classifier *cl)
 {
-    size_t n = len < size - 1 ? len : size - 1;
-    for (size_t i = 0; i < n; i++)
-        out[i] = (char)tolower((unsigned char)text[i]);
-    out[n] = '\0';
-    return n;
+    cls_rules_free(&cl->rules);
+    cls_model_unload(&cl->model);
 }
 
-double classifier_influence(long long followers, bool verified)
+struct classifier_scratch *classifier_scratch_new(const struct classifier *cl)
 {
-    double f = followers > 0 ? log10((double)followers + 1.0) / 7.0 : 0.0;
-    if (verified)
+    struct classifier_scratch *s = sc_malloc(sizeof(*s));
+    cls_matcher_init(&s->mt, &cl->rules);
+    return s;
+}
+
+void classifier_scratch_free(struct classifier_scratch *s)
+{
+    if (!s)
+        return;
+    cls_matcher_free(&s->mt);
+    sc_free(s);
+}
+
+double classifier_influence(const struct classifier_author *a)
+{
+    if (!a)
+        return 0.0;
+    double f = a->followers > 0 ? log10((double)a->followers + 1.0) / 7.0 : 0.0;
+    if (a->verified)
         f += 0.2;
-    if (f > 1.0)
-        f = 1.0;
-    return f;
+    long long eng = (a->likes > 0 ? a->likes : 0) +
+                    2 * (a->reposts > 0 ? a->reposts : 0) +
+                    (a->replies > 0 ? a->replies : 0);
+    if (eng > 0)
+        f += 0.1 * log10((double)eng + 1.0) / 3.0;
+    return f > 1.0 ? 1.0 : f;
 }
 
-static bool is_email_char(char c)
+static void add_reason(struct classification *out, const char *r)
 {
-    return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-' || c == '+';
+    for (unsigned i = 0; i < out->n_reasons; i++)
+        if (out->reasons[i] == r)
+            return;
+    if (out->n_reasons < CLASSIFIER_MAX_REASONS)
+        out->reasons[out->n_reasons++] = r;
 }
 
-unsigned classifier_find_pii(const char *text, size_t len)
+int classifier_classify(const struct classifier *cl, struct classifier_scratch *s,
+                        const char *text, size_t len,
+                        const struct classifier_author *author,
+                        struct classification *out)
 {
-    unsigned found = 0;
-    size_t digits = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-        if (c == '@' && i > 0 && is_email_char(text[i - 1])) {
-            size_t j = i + 1;
-            while (j < len && is_email_char(text[j]) && text[j] != '.')
-                j++;
-            if (j < len && text[j] == '.' && j > i + 1)
-                found |= CLASSIFIER_PII_EMAIL;
-        }
-        if (isdigit((unsigned char)c)) {
-            digits++;
-        } else if (c != ' ' && c != '-' && c != '(' && c != ')' && c != '.') {
-            if (digits >= 13 && digits <= 19)
-                found |= CLASSIFIER_PII_CARD_NUMBER;
-            else if (digits >= 9 && digits <= 12)
-                found |= CLASSIFIER_PII_PHONE;
-            digits = 0;
-        }
-    }
-    if (digits >= 13 && digits <= 19)
-        found |= CLASSIFIER_PII_CARD_NUMBER;
-    else if (digits >= 9 && digits <= 12)
-        found |= CLASSIFIER_PII_PHONE;
-
-    char folded[CLASSIFIER_TEXT_MAX];
-    size_t n = fold(text, len, folded, sizeof(folded));
-    for (const char *p = strstr(folded, "order"); p; p = strstr(p + 1, "order")) {
-        const char *q = p + 5;
-        while (q < folded + n && (*q == ' ' || *q == '#' || *q == ':' || *q == 'n' ||
-                                  *q == 'o' || *q == '.'))
-            q++;
-        int alnum = 0, dig = 0;
-        while (q < folded + n && isalnum((unsigned char)*q)) {
-            alnum++;
-            dig += isdigit((unsigned char)*q) != 0;
-            q++;
-        }
-        if (alnum >= 5 && dig >= 4)
-            found |= CLASSIFIER_PII_ORDER_NUMBER;
-    }
-    return found;
-}
-
-void classifier_classify(const char *text, size_t len, long long followers, bool verified,
-                         struct classification *out)
-{
-    char folded[CLASSIFIER_TEXT_MAX];
-    fold(text, len, folded, sizeof(folded));
-
-    int neg = count_cues(folded, cues_negative);
-    int pos = count_cues(folded, cues_positive);
-    int complaint = count_cues(folded, cues_complaint);
-    int praise = count_cues(folded, cues_praise);
-    int question = count_cues(folded, cues_question) + (strchr(folded, '?') != NULL);
-
     memset(out, 0, sizeof(*out));
-    if (count_cues(folded, cues_crisis) > 0) {
-        out->intent = CLASSIFIER_INTENT_CRISIS;
-        out->confidence = 0.7;
-    } else if (count_cues(folded, cues_spam) > 0) {
-        out->intent = CLASSIFIER_INTENT_SPAM;
-        out->confidence = 0.8;
-    } else if (count_cues(folded, cues_bug) > 0) {
-        out->intent = CLASSIFIER_INTENT_BUG_REPORT;
-        out->confidence = 0.7;
-    } else if (complaint > 0 && complaint >= praise) {
-        out->intent = CLASSIFIER_INTENT_COMPLAINT;
-        out->confidence = complaint > 1 ? 0.85 : 0.65;
-    } else if (praise > 0) {
-        out->intent = CLASSIFIER_INTENT_PRAISE;
-        out->confidence = praise > 1 ? 0.85 : 0.65;
-    } else if (question > 0) {
-        out->intent = CLASSIFIER_INTENT_QUESTION;
-        out->confidence = 0.6;
-    } else {
-        out->intent = CLASSIFIER_INTENT_OTHER;
-        out->confidence = 0.4;
-    }
-
-    int balance = pos - neg;
-    if (out->intent == CLASSIFIER_INTENT_COMPLAINT ||
-        out->intent == CLASSIFIER_INTENT_CRISIS)
-        balance -= 1;
-    if (balance < 0) {
-        out->sentiment = CLASSIFIER_SENTIMENT_NEGATIVE;
-        out->sentiment_score = balance < -3 ? -1.0 : balance / 3.0 - 0.0;
-    } else if (balance > 0) {
-        out->sentiment = CLASSIFIER_SENTIMENT_POSITIVE;
-        out->sentiment_score = balance > 3 ? 1.0 : balance / 3.0;
-    } else {
-        out->sentiment = CLASSIFIER_SENTIMENT_NEUTRAL;
-        out->sentiment_score = 0.0;
-    }
-
     out->topic = "other";
-    int best = 0;
-    for (size_t i = 0; i < sizeof(topic_rules) / sizeof(topic_rules[0]); i++) {
-        int hits = count_cues(folded, topic_rules[i].cues);
-        if (hits > best) {
-            best = hits;
-            out->topic = topic_rules[i].topic;
+    out->sentiment = CLASSIFIER_SENTIMENT_NEUTRAL;
+    out->influence = classifier_influence(author);
+    if (cls_featurize(&s->text, text, len, cl->model.bits, &s->feats) != 0)
+        return SC_EPARSE;
+    if (author && author->lang && *author->lang) {
+        out->language = author->lang;
+    } else {
+        out->language = cls_detect_language(&s->text);
+        out->language_detected = true;
+    }
+    const struct cls_model *m = &cl->model;
+    float probs[CLS_MAX_CLASSES];
+    double p_neg = 0, p_sent = 0;
+
+    /* 1. sentiment head */
+    if (cl->h_sentiment >= 0) {
+        unsigned c = cls_model_predict(m, (unsigned)cl->h_sentiment, &s->feats, probs);
+        out->sentiment = (enum classifier_sentiment)cl->sent_of[c];
+        p_sent = probs[c];
+        double pos = 0;
+        for (unsigned k = 0; k < m->heads[cl->h_sentiment].k; k++) {
+            if (cl->sent_of[k] == CLASSIFIER_SENTIMENT_NEGATIVE)
+                p_neg = probs[k];
+            else if (cl->sent_of[k] == CLASSIFIER_SENTIMENT_POSITIVE)
+                pos = probs[k];
+        }
+        out->sentiment_score = pos - p_neg;
+    }
+
+    /* 2. rules: first matching rule per head wins */
+    struct cls_rule_hits hits;
+    const char *rule_intent = NULL, *rule_topic = NULL, *rule_sent = NULL;
+    const char *why_intent = NULL, *why_topic = NULL, *why_sent = NULL;
+    if (cls_rules_match(&cl->rules, &s->mt, s->text.norm, s->text.norm_len, &hits) > 0) {
+        for (unsigned i = 0; i < cl->rules.n; i++) {
+            if (!cls_rule_hit(&hits, i))
+                continue;
+            const struct cls_rule *r = &cl->rules.rules[i];
+            for (unsigned a = 0; a < r->n_actions; a++) {
+                const char *v = r->actions[a].value;
+                switch (r->actions[a].head) {
+                    case CLS_RULE_INTENT:
+                        if (!rule_intent) {
+                            rule_intent = v;
+                            why_intent = r->reason;
+                        }
+                        break;
+                    case CLS_RULE_TOPIC:
+                        if (!rule_topic) {
+                            rule_topic = v;
+                            why_topic = r->reason;
+                        }
+                        break;
+                    case CLS_RULE_SENTIMENT:
+                        if (!rule_sent) {
+                            rule_sent = v;
+                            why_sent = r->reason;
+                        }
+                        break;
+                    case CLS_RULE_PII:
+                        out->pii |= 1u << r->actions[a].pii_bit;
+                        break;
+                }
+            }
         }
     }
-    if (best == 0 && out->intent == CLASSIFIER_INTENT_COMPLAINT)
-        out->topic = "customer_service";
+    out->pii |= cls_pii_builtin(s->text.norm, s->text.norm_len);
 
-    out->influence = classifier_influence(followers, verified);
-    out->pii = classifier_find_pii(text, len);
+    if (rule_sent) {
+        out->sentiment = (enum classifier_sentiment)sentiment_from_name(rule_sent);
+        out->sentiment_score = out->sentiment == CLASSIFIER_SENTIMENT_NEGATIVE   ? -1.0
+                               : out->sentiment == CLASSIFIER_SENTIMENT_POSITIVE ? 1.0
+                                                                                 : 0.0;
+        p_neg = out->sentiment == CLASSIFIER_SENTIMENT_NEGATIVE;
+        p_sent = 1.0;
+        add_reason(out, why_sent);
+    } else if (cl->h_sentiment >= 0) {
+        unsigned c = 0;
+        while (c + 1 < m->heads[cl->h_sentiment].k &&
+               cl->sent_of[c] != (int)out->sentiment)
+            c++;
+        add_reason(out, cl->reason[cl->h_sentiment][c]);
+    }
+
+    /* 3. intent */
+    int intent = -1;
+    if (rule_intent) {
+        intent = intent_from_name(rule_intent);
+        out->confidence = 0.95;
+        add_reason(out, why_intent);
+    }
+    if (intent < 0 && cl->h_intent >= 0) {
+        unsigned c = cls_model_predict(m, (unsigned)cl->h_intent, &s->feats, probs);
+        if (cl->intent_of[c] >= 0) {
+            intent = cl->intent_of[c];
+            out->confidence = probs[c];
+            add_reason(out, cl->reason[cl->h_intent][c]);
+        }
+    }
+    if (intent < 0 && cls_is_question(&s->text) &&
+        !(cl->h_sentiment >= 0 && out->sentiment == CLASSIFIER_SENTIMENT_NEGATIVE &&
+          p_neg >= QUESTION_NEG_MAX)) {
+        intent = CLASSIFIER_INTENT_QUESTION;
+        out->confidence = 1.0 - p_neg * 0.5;
+        add_reason(out, "form:question");
+    }
+    if (intent < 0) {
+        intent =
+            out->sentiment == CLASSIFIER_SENTIMENT_NEGATIVE ? CLASSIFIER_INTENT_COMPLAINT
+            : out->sentiment == CLASSIFIER_SENTIMENT_POSITIVE ? CLASSIFIER_INTENT_PRAISE
+                                                              : CLASSIFIER_INTENT_OTHER;
+        out->confidence = cl->h_sentiment >= 0 || rule_sent ? p_sent : 0.5;
+        add_reason(out, "derived:sentiment");
+    }
+    out->intent = (enum classifier_intent)intent;
+    if (cl->h_sentiment < 0 && !rule_sent) {
+        /* no sentiment head (e.g. the retail model): sentiment follows the intent */
+        if (intent == CLASSIFIER_INTENT_COMPLAINT || intent == CLASSIFIER_INTENT_CRISIS ||
+            intent == CLASSIFIER_INTENT_BUG_REPORT) {
+            out->sentiment = CLASSIFIER_SENTIMENT_NEGATIVE;
+            out->sentiment_score = -0.5;
+        } else if (intent == CLASSIFIER_INTENT_PRAISE) {
+            out->sentiment = CLASSIFIER_SENTIMENT_POSITIVE;
+            out->sentiment_score = 0.5;
+        }
+    }
+
+    /* 4. topic */
+    if (rule_topic) {
+        out->topic = rule_topic;
+        add_reason(out, why_topic);
+    } else if (m->topic_head >= 0) {
+        int gate = m->gate_head < 0 || intent == CLASSIFIER_INTENT_QUESTION ||
+                   intent == CLASSIFIER_INTENT_BUG_REPORT ||
+                   intent == CLASSIFIER_INTENT_CRISIS;
+        if (!gate && m->gate_head == cl->h_sentiment && m->gate_head >= 0)
+            gate = (int)out->sentiment ==
+                   cl->sent_of[m->gate_label]; /* the sentiment after rules */
+        else if (!gate)
+            gate = cls_model_predict(m, (unsigned)m->gate_head, &s->feats, probs) ==
+                   (unsigned)m->gate_label;
+        if (gate) {
+            unsigned c = cls_model_predict(m, (unsigned)m->topic_head, &s->feats, probs);
+            const char *dept = m->heads[m->topic_head].dept[c];
+            if (dept[0] && probs[c] >= m->topic_min) {
+                out->topic = dept;
+                add_reason(out, cl->reason[m->topic_head][c]);
+            }
+        }
+    }
+    return 0;
 }
 
-json_t *classifier_to_json(const struct classification *c)
+json_t *classifier_to_json(const struct classifier *cl, const struct classification *c)
 {
     json_t *pii = json_array();
-    for (unsigned bit = 1; bit < (1u << CLASSIFIER_PII_COUNT); bit <<= 1)
-        if (c->pii & bit)
-            json_array_append_new(pii, json_string(classifier_pii_name(bit)));
-    return json_pack("{s:{s:s,s:f},s:s,s:s,s:f,s:f,s:o,s:s}", "sentiment", "label",
-                     classifier_sentiment_name(c->sentiment), "score", c->sentiment_score,
-                     "intent", classifier_intent_name(c->intent), "topic", c->topic,
-                     "confidence", c->confidence, "influence", c->influence, "pii", pii,
-                     "model", CLASSIFIER_MODEL_NAME);
+    for (unsigned i = 0; i < cl->rules.n_pii; i++)
+        if (c->pii & (1u << i))
+            json_array_append_new(pii, json_string(classifier_pii_name(cl, i)));
+    json_t *reasons = json_array();
+    for (unsigned i = 0; i < c->n_reasons; i++)
+        json_array_append_new(reasons, json_string(c->reasons[i]));
+    return json_pack("{s:{s:s,s:f},s:s,s:s,s:f,s:f,s:o,s:o,s:s,s:{s:s,s:s}}", "sentiment",
+                     "label", classifier_sentiment_name(c->sentiment), "score",
+                     round(c->sentiment_score * 1000) / 1000, "intent",
+                     classifier_intent_name(c->intent), "topic", c->topic, "confidence",
+                     round(c->confidence * 1000) / 1000, "influence",
+                     round(c->influence * 1000) / 1000, "pii", pii, "reasons", reasons,
+                     "model", cl->model.name, "language", "code",
+                     c->language ? c->language : "und", "source",
+                     c->language_detected ? "detected" : "platform");
 }

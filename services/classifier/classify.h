@@ -1,13 +1,19 @@
-/* The classifier's decision: intent, sentiment, department topic, personal data kinds and
- * author influence from a post's text and author, as pure functions over data. This is
- * the walking skeleton's keyword model; the trained linear model replaces the scoring
- * later behind the same interface. */
+/* The classifier's decision: sentiment, intent, department topic, personal-data kinds,
+ * influence and the reasons behind them, from a trained linear model (model.h) plus the
+ * rules layer (rules.h). A struct classifier is loaded once at start and shared
+ * read-only; each thread classifies with its own struct classifier_scratch (no allocation
+ * per post). How intent is derived (the datasets carry no intent labels) is in
+ * docs/classifier.md: rule > model intent head > question form > sentiment. */
 #ifndef CLASSIFIER_CLASSIFY_H
 #define CLASSIFIER_CLASSIFY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
+
+#include "model.h"
+#include "rules.h"
+#include "text.h"
 
 enum classifier_intent {
     CLASSIFIER_INTENT_COMPLAINT,
@@ -27,44 +33,84 @@ enum classifier_sentiment {
     CLASSIFIER_SENTIMENT_COUNT
 };
 
-/* Kinds of personal data, as bits of classification.pii. */
-enum classifier_pii {
-    CLASSIFIER_PII_EMAIL = 1 << 0,
-    CLASSIFIER_PII_PHONE = 1 << 1,
-    CLASSIFIER_PII_ORDER_NUMBER = 1 << 2,
-    CLASSIFIER_PII_CARD_NUMBER = 1 << 3,
-    CLASSIFIER_PII_COUNT = 4
+#define CLASSIFIER_MAX_REASONS 8
+
+struct classifier {
+    struct cls_model model;
+    struct cls_rules rules;
+    int h_sentiment; /* model head named "sentiment", or -1 */
+    int h_intent;    /* model head named "intent" (labels mapped to intents), or -1 */
+    int sent_of[CLS_MAX_CLASSES]; /* sentiment head class -> enum classifier_sentiment */
+    int intent_of[CLS_MAX_CLASSES]; /* intent head class -> enum classifier_intent, -1 */
+    char reason[CLS_MAX_HEADS][CLS_MAX_CLASSES][2 * CLS_NAME_MAX + 8]; /* model:h=label */
+};
+
+/* Per-thread working memory (large: allocate with classifier_scratch_new). */
+struct classifier_scratch {
+    struct cls_text_scratch text;
+    struct cls_features feats;
+    struct cls_matcher mt;
+};
+
+/* Optional facts about the post: author and engagement for the influence score, and the
+ * language the platform gave (NULL or "" = detect it from the text). */
+struct classifier_author {
+    long long followers;
+    bool verified;
+    long long likes, reposts, replies;
+    const char *lang;
 };
 
 struct classification {
     enum classifier_intent intent;
     enum classifier_sentiment sentiment;
-    double sentiment_score; /* -1 .. 1 */
-    const char *topic;      /* static department-level topic, "other" when none */
-    double confidence;      /* 0 .. 1 */
+    double sentiment_score; /* -1 .. 1: P(positive) - P(negative) */
+    const char *topic;      /* department-level topic, "other" when none */
+    double confidence;      /* 0 .. 1: probability behind the intent */
     double influence;       /* 0 .. 1 */
-    unsigned pii;           /* enum classifier_pii bits */
+    unsigned pii;           /* bit i: kind classifier_pii_name(cl, i) */
+    unsigned n_reasons;
+    const char *reasons[CLASSIFIER_MAX_REASONS]; /* static strings of the classifier */
+    const char *language; /* the platform's (author->lang) or detected; "und" unknown */
+    bool language_detected;
 };
 
-#define CLASSIFIER_MODEL_NAME "socialcare-keywords-0.1"
+/* @brief Loads the model file and (when rules_path is non-NULL) the rules file. Any
+ * failed check stops with a reason in errstr. @returns 0 or an SC_E* code. */
+int classifier_open(struct classifier *cl, const char *model_path, const char *rules_path,
+                    char *errstr, size_t errlen);
 
-/* @brief Classifies text (UTF-8, len bytes) written by an author with `followers`
- * followers. Pure: no allocation, no I/O. */
-void classifier_classify(const char *text, size_t len, long long followers, bool verified,
-                         struct classification *out);
+/* @brief Same from a model image and rules text held in memory (tests). */
+int classifier_open_mem(struct classifier *cl, const void *model, size_t model_len,
+                        const char *rules_text, char *errstr, size_t errlen);
 
-/* @brief Influence 0..1 from follower count (log scale) and verification. */
-double classifier_influence(long long followers, bool verified);
+void classifier_close(struct classifier *cl);
 
-/* @brief Bits of personal data kinds found in text. */
-unsigned classifier_find_pii(const char *text, size_t len);
+struct classifier_scratch *classifier_scratch_new(const struct classifier *cl);
+void classifier_scratch_free(struct classifier_scratch *s);
+
+/* @brief Classifies text (UTF-8, len bytes). No allocation, no I/O.
+ * @returns 0, or SC_EPARSE when the text is not valid UTF-8. */
+int classifier_classify(const struct classifier *cl, struct classifier_scratch *s,
+                        const char *text, size_t len,
+                        const struct classifier_author *author,
+                        struct classification *out);
+
+/* @brief Influence 0..1 from follower count (log scale), verification and engagement. */
+double classifier_influence(const struct classifier_author *author);
 
 const char *classifier_intent_name(enum classifier_intent intent);
 const char *classifier_sentiment_name(enum classifier_sentiment sentiment);
-const char *classifier_pii_name(unsigned bit);
+
+/* @brief Name of personal-data kind bit i ("email", "phone", "card_number", then the
+ * rules' kinds such as "order_number"). */
+const char *classifier_pii_name(const struct classifier *cl, unsigned i);
+
+/* @brief Model name and version for classification.model. */
+const char *classifier_model_name(const struct classifier *cl);
 
 /* @brief Builds the "classification" object of the event schema. @returns a new
  * reference. */
-json_t *classifier_to_json(const struct classification *c);
+json_t *classifier_to_json(const struct classifier *cl, const struct classification *c);
 
 #endif

@@ -1,10 +1,13 @@
 /* socialcare-classifier: consumes posts.inbound, adds a classification to each post and
  * publishes it to posts.classified under the same customer key. Stateless; scales by
  * adding members to its consumer group. Invalid posts go to the dead-letter topic with
- * the reason. */
+ * the reason. The model (CLASSIFIER_MODEL) and rules (CLASSIFIER_RULES) are loaded once
+ * at start; a file failing its checks stops start-up with the reason. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "classify.h"
@@ -15,21 +18,57 @@
 
 struct classifier_config {
     struct sc_common_config common; /* first: see sc_config_load */
+    char *model;
+    char *rules;
 };
 
 static const struct sc_config_item classifier_items[] = {
     SC_CONFIG_COMMON_ITEMS(struct classifier_config, "socialcare-classifier"),
+    {"CLASSIFIER_MODEL", SC_CFG_STRING, "models/airline.scm", 0, -1,
+     "Model file (socialcare-train output); a relative path is tried from the working "
+     "directory, then beside the binary's install (.., ../.., ../share/socialcare)",
+     offsetof(struct classifier_config, model)},
+    {"CLASSIFIER_RULES", SC_CFG_STRING, "config/classifier-rules.conf", 0, -1,
+     "Rules file (crisis, spam, bug, department, personal-data patterns); empty = no "
+     "rules; relative paths resolve like CLASSIFIER_MODEL",
+     offsetof(struct classifier_config, rules)},
 };
 #define N_ITEMS (sizeof(classifier_items) / sizeof(classifier_items[0]))
 
-struct classifier {
+struct classifier_svc {
     struct sc_service svc;
     struct classifier_config conf;
+    struct classifier cl;
+    struct classifier_scratch *scratch;
     struct sc_metric *m_posts; /* socialcare_classifier_posts_total{intent} */
 };
 
+/* Resolves a relative resource path: the working directory first, then the directories
+ * around the executable (build/bin -> the source tree; bin -> ../share/socialcare). */
+static const char *resolve_path(const char *path, char *buf, size_t size)
+{
+    if (!path || !*path || path[0] == '/' || access(path, R_OK) == 0)
+        return path;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return path;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return path;
+    *slash = '\0';
+    static const char *const prefixes[] = {"", "/..", "/../..", "/../share/socialcare"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        snprintf(buf, size, "%s%s/%s", exe, prefixes[i], path);
+        if (access(buf, R_OK) == 0)
+            return buf;
+    }
+    return path;
+}
+
 /* Classifies one message; dead-letters what cannot be parsed. */
-static int classifier_handle(struct classifier *cl, const rd_kafka_message_t *msg,
+static int classifier_handle(struct classifier_svc *cl, const rd_kafka_message_t *msg,
                              struct sc_delivery *delivery)
 {
     const struct sc_common_config *common = &cl->conf.common;
@@ -42,12 +81,23 @@ static int classifier_handle(struct classifier *cl, const rd_kafka_message_t *ms
     }
     const char *text = sc_event_str(post, "text");
     json_t *author = json_object_get(post, "author");
-    json_int_t followers = json_integer_value(json_object_get(author, "followers"));
-    bool verified = json_is_true(json_object_get(author, "verified"));
+    json_t *eng = json_object_get(post, "engagement");
+    struct classifier_author who = {
+        .followers = json_integer_value(json_object_get(author, "followers")),
+        .verified = json_is_true(json_object_get(author, "verified")),
+        .likes = json_integer_value(json_object_get(eng, "likes")),
+        .reposts = json_integer_value(json_object_get(eng, "reposts")),
+        .replies = json_integer_value(json_object_get(eng, "replies")),
+        .lang = sc_event_str(post, "lang")};
 
     struct classification c;
-    classifier_classify(text, strlen(text), followers, verified, &c);
-    json_object_set_new(post, "classification", classifier_to_json(&c));
+    if (classifier_classify(&cl->cl, cl->scratch, text, strlen(text), &who, &c) != 0) {
+        json_decref(post);
+        return sc_producer_dead_letter(cl->svc.producer, common->topic_dlq, "classifier",
+                                       "invalid_utf8: text", msg, msg->payload, msg->len,
+                                       delivery);
+    }
+    json_object_set_new(post, "classification", classifier_to_json(&cl->cl, &c));
     sc_metric_inc(cl->m_posts, SC_LABELS(classifier_intent_name(c.intent)));
 
     char key[512];
@@ -64,7 +114,7 @@ static int classifier_handle(struct classifier *cl, const rd_kafka_message_t *ms
 static int classifier_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
                             struct sc_delivery *delivery)
 {
-    struct classifier *cl = opaque;
+    struct classifier_svc *cl = opaque;
     for (size_t i = 0; i < n; i++) {
         int rc = classifier_handle(cl, msgs[i], delivery);
         if (rc != 0)
@@ -75,7 +125,7 @@ static int classifier_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
 
 int main(int argc, char **argv)
 {
-    static struct classifier cl;
+    static struct classifier_svc cl;
     int rc =
         sc_service_configure(argc, argv, "classifier",
                              "Classifies posts: sentiment, intent, topic, personal data, "
@@ -96,6 +146,17 @@ int main(int argc, char **argv)
                                    .outputs = outputs,
                                    .n_outputs = 2};
     int exit_code = 1;
+    char model_buf[PATH_MAX + 64], rules_buf[PATH_MAX + 64];
+    const char *model_path = resolve_path(cl.conf.model, model_buf, sizeof(model_buf));
+    const char *rules_path = resolve_path(cl.conf.rules, rules_buf, sizeof(rules_buf));
+    if (classifier_open(&cl.cl, model_path, rules_path, errstr, sizeof(errstr)) != 0) {
+        sc_log(SC_LOG_CRIT, "MAIN", "start-up failed: %s", errstr);
+        sc_config_cleanup(classifier_items, N_ITEMS, &cl.conf, 1);
+        return 2;
+    }
+    cl.scratch = classifier_scratch_new(&cl.cl);
+    sc_log(SC_LOG_INFO, "MODEL", "model %s loaded (%u heads, %u rules)",
+           classifier_model_name(&cl.cl), cl.cl.model.n_heads, cl.cl.rules.n);
     if (sc_service_init(&cl.svc, &opts, &cl.conf.common, errstr, sizeof(errstr)) != 0) {
         sc_log(SC_LOG_CRIT, "MAIN", "start-up failed: %s", errstr);
         goto out;
@@ -110,6 +171,8 @@ int main(int argc, char **argv)
     sc_log(SC_LOG_INFO, "MAIN", "stopped");
 out:
     sc_service_cleanup(&cl.svc);
+    classifier_scratch_free(cl.scratch);
+    classifier_close(&cl.cl);
     sc_config_cleanup(classifier_items, N_ITEMS, &cl.conf, 1);
     return exit_code;
 }
