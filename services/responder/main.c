@@ -1,8 +1,9 @@
-/* socialcare-responder: sends the replies on replies.outbound through the platform and
- * reports each outcome on replies.delivered. A reply is sent once: the Redis ledger
- * sent:{<reply id>} is checked before and written after the platform accepted it, and the
- * platform gets an Idempotency-Key for retries after an unknown outcome. Replies that
- * need a person's review are held. Agents reply through POST /v1/replies. */
+/* socialcare-responder: sends the replies on replies.outbound through the platforms'
+ * APIs (Mastodon, X, Bluesky, or a generic signed webhook for any platform whose API is
+ * not configured) exactly once, within each platform's length rules and the shared rate
+ * limits, holds risky replies for review, suppresses automatic ones in quiet mode, and
+ * reports each outcome on replies.delivered. Agents use the API described in docs/api.md.
+ * This file loads the configuration and wires engine.c and api.c to the service loop. */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,270 +13,116 @@
 #include "event.h"
 #include "lifecycle.h"
 #include "log.h"
-#include "platform.h"
-#include "policy.h"
-#include "service.h"
+#include "responder.h"
 
-#define RESPONDER_SENT_TTL "2592000" /* the ledger keeps ids for 30 days */
-
-struct responder_config {
-    struct sc_common_config common; /* first: see sc_config_load */
-    char *reply_endpoint;
-    long long reply_timeout_ms;
-    long long reply_max_attempts;
-    long long reply_max_connections;
-};
+#define CFG(field) offsetof(struct responder_config, field)
 
 static const struct sc_config_item responder_items[] = {
     SC_CONFIG_COMMON_ITEMS(struct responder_config, "socialcare-responder"),
     {"REPLY_ENDPOINT", SC_CFG_STRING, "http://127.0.0.1:8090/v1/replies", 0, -1,
-     "URL that replies are POSTed to (the platform stand-in in this build)",
-     offsetof(struct responder_config, reply_endpoint)},
+     "Generic webhook that replies are POSTed to (JSON, Idempotency-Key) for every "
+     "platform whose own API is not configured below",
+     CFG(reply_endpoint)},
+    {"REPLY_WEBHOOK_SECRET", SC_CFG_SECRET, "", 0, -1,
+     "HMAC-SHA256 key signing webhook posts (X-Socialcare-Signature: sha256=hex of "
+     "\"<timestamp>.<body>\"); empty = unsigned",
+     CFG(webhook_secret)},
     {"REPLY_TIMEOUT_MS", SC_CFG_INT, "5000", 100, 120000, "Timeout of one send attempt",
-     offsetof(struct responder_config, reply_timeout_ms)},
+     CFG(reply_timeout_ms)},
     {"REPLY_MAX_ATTEMPTS", SC_CFG_INT, "5", 1, 100,
      "Attempts before a transiently failing reply is reported failed",
-     offsetof(struct responder_config, reply_max_attempts)},
+     CFG(reply_max_attempts)},
     {"REPLY_MAX_CONNECTIONS", SC_CFG_INT, "16", 1, 1024,
-     "Concurrent connections to the platform endpoint (more sends wait their turn)",
-     offsetof(struct responder_config, reply_max_connections)},
+     "Concurrent connections per platform host (more sends wait their turn)",
+     CFG(reply_max_connections)},
+    {"REPLY_THREAD_MAX_PARTS", SC_CFG_INT, "4", 1, 8,
+     "A public reply longer than the platform allows becomes a thread of up to this many "
+     "parts; 1 = never split (held for review instead)",
+     CFG(thread_max_parts)},
+    {"MASTODON_URL", SC_CFG_STRING, "", 0, -1,
+     "Mastodon server (https://mastodon.example); empty = Mastodon replies go to the "
+     "webhook",
+     CFG(mastodon_url)},
+    {"MASTODON_TOKEN", SC_CFG_SECRET, "", 0, -1,
+     "Mastodon access token (write:statuses); MASTODON_TOKEN_FILE", CFG(mastodon_token)},
+    {"MASTODON_MAX_CHARS", SC_CFG_INT, "500", 1, 100000,
+     "The server's status length limit (instance configuration)",
+     CFG(mastodon_max_chars)},
+    {"X_API_URL", SC_CFG_STRING, "", 0, -1,
+     "X API v2 base URL (https://api.x.com); empty = X replies go to the webhook",
+     CFG(x_api_url)},
+    {"X_BEARER_TOKEN", SC_CFG_SECRET, "", 0, -1,
+     "X user-context OAuth 2.0 access token (tweet.write, dm.write); X_BEARER_TOKEN_FILE",
+     CFG(x_token)},
+    {"BLUESKY_URL", SC_CFG_STRING, "", 0, -1,
+     "Bluesky PDS (https://bsky.social); empty = Bluesky replies go to the webhook",
+     CFG(bluesky_url)},
+    {"BLUESKY_IDENTIFIER", SC_CFG_STRING, "", 0, -1,
+     "Bluesky handle or DID of the account", CFG(bluesky_identifier)},
+    {"BLUESKY_APP_PASSWORD", SC_CFG_SECRET, "", 0, -1,
+     "Bluesky app password (a session is created at start); BLUESKY_APP_PASSWORD_FILE",
+     CFG(bluesky_password)},
+    {"RATE_LIMITS", SC_CFG_BOOL, "true", 0, -1,
+     "Shared rate limits (GCRA in Redis) per platform account and per customer",
+     CFG(rate_limits)},
+    {"RATE_ACCOUNT_PER_MIN", SC_CFG_DOUBLE, "300", 0, 1e9,
+     "Sustained messages per minute per platform account", CFG(rate_account_per_min)},
+    {"RATE_WEBHOOK_PER_MIN", SC_CFG_DOUBLE, "0", 0, 1e9,
+     "Sustained messages per minute through the generic webhook (0 = no account limit)",
+     CFG(rate_webhook_per_min)},
+    {"RATE_ACCOUNT_BURST", SC_CFG_INT, "30", 1, 1000000,
+     "Messages an account may send at once above the sustained rate",
+     CFG(rate_account_burst)},
+    {"RATE_CUSTOMER_PER_MIN", SC_CFG_DOUBLE, "6", 0, 1e9,
+     "Sustained replies per minute to one customer (0 = no customer limit)",
+     CFG(rate_customer_per_min)},
+    {"RATE_CUSTOMER_BURST", SC_CFG_INT, "3", 1, 1000000,
+     "Replies one customer may get at once", CFG(rate_customer_burst)},
+    {"RESPONDER_API_TOKEN", SC_CFG_SECRET, "", 0, -1,
+     "Bearer token of the agent API (RESPONDER_API_TOKEN_FILE); empty = API disabled "
+     "(503)",
+     CFG(api_token)},
+    {"DEFER_LEASE_MS", SC_CFG_INT, "30000", 1000, 3600000,
+     "A replica that claimed a deferred reply owns it this long before others re-drive "
+     "it",
+     CFG(defer_lease_ms)},
+    {"BATCH_DEFERRED", SC_CFG_INT, "200", 1, 10000,
+     "Due deferred replies taken into each batch", CFG(batch_deferred)},
 };
 #define N_ITEMS (sizeof(responder_items) / sizeof(responder_items[0]))
 
-struct responder {
-    struct sc_service svc;
-    struct responder_config conf;
-    struct platform_client *client;
-    struct sc_redis_batch *batch;
-    struct sc_metric *m_replies;  /* socialcare_responder_replies_total{status} */
-    struct sc_metric *m_attempts; /* socialcare_responder_send_attempts_total{verdict} */
-    unsigned long long agent_seq;
-};
-
-/* One reply of a batch. */
-struct responder_item {
-    json_t *reply; /* NULL when dead-lettered */
-    const char *status;
-    int ledger_index; /* its GET in the first Redis round */
-    struct platform_send send;
-    char *body;
-};
-
-static int responder_publish(struct responder *rs, struct responder_item *it,
-                             struct sc_delivery *delivery)
+static void responder_setup_accounts(struct responder *rs)
 {
-    const char *customer = sc_event_str(it->reply, "customer");
-    json_t *out = json_pack(
-        "{s:i,s:s,s:s,s:s,s:s,s:s?,s:i,s:s?,s:s}", "v", 1, "reply_id",
-        sc_event_str(it->reply, "reply_id"), "case_id",
-        sc_event_str(it->reply, "case_id"), "customer", customer, "status", it->status,
-        "platform_post_id",
-        it->send.platform_post_id[0] ? it->send.platform_post_id : NULL, "attempts",
-        it->send.attempts, "error", it->send.error[0] ? it->send.error : NULL, "at", "");
-    char at[40];
-    json_object_set_new(out, "at",
-                        json_string(sc_format_time(sc_wall_ms(), at, sizeof(at))));
-    size_t len;
-    char *buf = sc_event_dump(out, &len);
-    json_decref(out);
-    int rc = sc_producer_send(rs->svc.producer, rs->conf.common.topic_replies_delivered,
-                              customer, strlen(customer), buf, len, NULL, delivery);
-    free(buf);
-    if (rc == 0)
-        sc_metric_inc(rs->m_replies, SC_LABELS(it->status));
-    return rc;
-}
-
-static void responder_ledger_key(const char *reply_id, char *buf, size_t size)
-{
-    snprintf(buf, size, "sent:{%s}", reply_id);
-}
-
-/* Sends what must be sent, with retry rounds; returns when every send is done or out of
- * attempts, or a stop is requested (those stay unsent and the batch is consumed again).
- */
-static void responder_send_all(struct responder *rs, struct platform_send *sends,
-                               size_t n_sends)
-{
-    for (int round = 1;; round++) {
-        platform_send_round(rs->client, sends, n_sends);
-        long wait_s = -1;
-        size_t pending = 0;
-        for (size_t i = 0; i < n_sends; i++) {
-            struct platform_send *s = &sends[i];
-            if (s->attempts != round)
-                continue; /* finished in an earlier round */
-            sc_metric_inc(rs->m_attempts,
-                          SC_LABELS(s->verdict == SEND_VERDICT_SENT    ? "sent"
-                                    : s->verdict == SEND_VERDICT_RETRY ? "retry"
-                                                                       : "failed"));
-            if (!s->done && s->attempts >= rs->conf.reply_max_attempts)
-                s->done = true; /* out of attempts: reported failed */
-            if (!s->done) {
-                pending++;
-                if (s->retry_after_s > wait_s)
-                    wait_s = s->retry_after_s;
-            }
-        }
-        if (pending == 0 || sc_lifecycle_stopping())
-            return;
-        sc_service_backoff(responder_backoff_ms(round, wait_s));
-    }
-}
-
-static int responder_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
-                           struct sc_delivery *delivery)
-{
-    struct responder *rs = opaque;
-    struct responder_item *items = sc_calloc(n, sizeof(*items));
-    struct platform_send *sends = sc_calloc(n, sizeof(*sends));
-    size_t n_sends = 0;
-    int rc = 0;
-    char key[600];
-
-    /* 1. Parse; dead-letter poison; look up the ledger for the rest in one round trip. */
-    sc_redis_batch_reset(rs->batch);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        char reason[256];
-        items[i].ledger_index = -1;
-        items[i].reply = sc_event_parse(msgs[i]->payload, msgs[i]->len, SC_EVENT_REPLY,
-                                        NULL, reason, sizeof(reason));
-        if (!items[i].reply) {
-            rc = sc_producer_dead_letter(rs->svc.producer, rs->conf.common.topic_dlq,
-                                         "responder", reason, msgs[i], msgs[i]->payload,
-                                         msgs[i]->len, delivery);
-            continue;
-        }
-        responder_ledger_key(sc_event_str(items[i].reply, "reply_id"), key, sizeof(key));
-        const char *argv[] = {"GET", key};
-        size_t lens[] = {3, strlen(key)};
-        items[i].ledger_index = (int)sc_redis_batch_count(rs->batch);
-        sc_redis_batch_add(rs->batch, 2, argv, lens);
-    }
-    if (rc == 0 && sc_redis_batch_count(rs->batch) > 0)
-        rc = sc_redis_batch_run(rs->svc.redis, rs->batch);
-
-    /* 2. Decide: already sent, held for review, or to send. */
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        struct responder_item *it = &items[i];
-        if (!it->reply)
-            continue;
-        redisReply *r = sc_redis_batch_reply(rs->batch, (size_t)it->ledger_index);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            rc = SC_EIO;
-        } else if (r->type == REDIS_REPLY_STRING) {
-            it->status = "sent";
-            snprintf(it->send.platform_post_id, sizeof(it->send.platform_post_id), "%s",
-                     r->str);
-        } else if (json_is_true(json_object_get(it->reply, "requires_review"))) {
-            it->status = "held_for_review";
-        } else {
-            json_t *body = json_pack("{s:s,s:s,s:s,s:s?,s:s}", "reply_id",
-                                     sc_event_str(it->reply, "reply_id"), "platform",
-                                     sc_event_str(it->reply, "platform"), "channel",
-                                     sc_event_str(it->reply, "channel"), "in_reply_to",
-                                     sc_event_str(it->reply, "in_reply_to"), "text",
-                                     sc_event_str(it->reply, "text"));
-            it->body = json_dumps(body, JSON_COMPACT);
-            json_decref(body);
-            sends[n_sends].idempotency_key = sc_event_str(it->reply, "reply_id");
-            sends[n_sends].body = it->body;
-            it->ledger_index = (int)n_sends++; /* now: index into sends */
-            it->status = NULL;
-        }
-    }
-
-    /* 3. Send, then record the sent ones in the ledger before reporting them. */
-    if (rc == 0 && n_sends > 0) {
-        responder_send_all(rs, sends, n_sends);
-        if (sc_lifecycle_stopping()) {
-            for (size_t i = 0; i < n_sends; i++)
-                if (!sends[i].done)
-                    rc = SC_EAGAIN; /* consumed again after restart */
-        }
-        sc_redis_batch_reset(rs->batch);
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            struct responder_item *it = &items[i];
-            if (!it->reply || it->status)
-                continue;
-            it->send = sends[it->ledger_index];
-            it->status = it->send.verdict == SEND_VERDICT_SENT ? "sent" : "failed";
-            if (it->send.verdict != SEND_VERDICT_SENT)
-                continue;
-            responder_ledger_key(sc_event_str(it->reply, "reply_id"), key, sizeof(key));
-            const char *pid =
-                it->send.platform_post_id[0] ? it->send.platform_post_id : "?";
-            const char *argv[] = {"SET", key, pid, "EX", RESPONDER_SENT_TTL};
-            size_t lens[] = {3, strlen(key), strlen(pid), 2, strlen(RESPONDER_SENT_TTL)};
-            sc_redis_batch_add(rs->batch, 5, argv, lens);
-        }
-        if (rc == 0 && sc_redis_batch_count(rs->batch) > 0)
-            rc = sc_redis_batch_run(rs->svc.redis, rs->batch);
-    }
-
-    /* 4. Report every outcome. */
-    for (size_t i = 0; i < n && rc == 0; i++)
-        if (items[i].reply)
-            rc = responder_publish(rs, &items[i], delivery);
-
-    for (size_t i = 0; i < n; i++) {
-        json_decref(items[i].reply);
-        free(items[i].body);
-    }
-    sc_free(sends);
-    sc_free(items);
-    return rc;
-}
-
-/* POST /v1/replies: an agent's reply, queued on replies.outbound (runs on the HTTP
- * thread). */
-static void responder_http_reply(void *opaque, const struct sc_http_request *req,
-                                 struct sc_http_response *resp)
-{
-    struct responder *rs = opaque;
-    json_error_t jerr;
-    json_t *reply = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_object(reply)) {
-        json_decref(reply);
-        sc_http_json_error(resp, 400, "invalid_json", "body must be a JSON object");
-        return;
-    }
-    if (!json_object_get(reply, "v"))
-        json_object_set_new(reply, "v", json_integer(1));
-    if (!json_object_get(reply, "origin"))
-        json_object_set_new(reply, "origin", json_string("agent:unknown"));
-    if (!json_object_get(reply, "reply_id")) {
-        char id[64];
-        snprintf(id, sizeof(id), "agent-%lld-%llu", (long long)sc_wall_ms(),
-                 ++rs->agent_seq);
-        json_object_set_new(reply, "reply_id", json_string(id));
-    }
-    char reason[256];
-    if (sc_event_validate(reply, SC_EVENT_REPLY, NULL, reason, sizeof(reason)) != 0) {
-        json_decref(reply);
-        sc_http_json_error(resp, 400, "invalid_reply", reason);
-        return;
-    }
-    const char *customer = sc_event_str(reply, "customer");
-    size_t len;
-    char *buf = sc_event_dump(reply, &len);
-    struct sc_delivery delivery = {0};
-    int rc = sc_producer_send(rs->svc.producer, rs->conf.common.topic_replies_outbound,
-                              customer, strlen(customer), buf, len, NULL, &delivery);
-    free(buf);
-    if (rc == 0)
-        rc = sc_service_settle(&rs->svc, &delivery);
-    if (rc != 0) {
-        sc_http_json_error(resp, 503, "unavailable", "reply could not be queued; retry");
-        sc_http_add_header(resp, "Retry-After", "1");
-    } else {
-        json_t *body = json_pack("{s:s,s:s}", "reply_id", sc_event_str(reply, "reply_id"),
-                                 "status", "queued");
-        resp->status = 202;
-        resp->body = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
-    }
-    json_decref(reply);
+    struct responder_config *c = &rs->conf;
+    struct platform_account *a = rs->accounts;
+    a[POLICY_GENERIC] = (struct platform_account){.platform = POLICY_GENERIC,
+                                                  .name = "webhook:default",
+                                                  .base_url = c->reply_endpoint,
+                                                  .secret = c->webhook_secret};
+    a[POLICY_MASTODON] = (struct platform_account){.platform = POLICY_MASTODON,
+                                                   .name = "mastodon:default",
+                                                   .base_url = c->mastodon_url,
+                                                   .token = c->mastodon_token};
+    a[POLICY_X] = (struct platform_account){.platform = POLICY_X,
+                                            .name = "x:default",
+                                            .base_url = c->x_api_url,
+                                            .token = c->x_token};
+    a[POLICY_BLUESKY] = (struct platform_account){.platform = POLICY_BLUESKY,
+                                                  .name = "bluesky:default",
+                                                  .base_url = c->bluesky_url};
+    rs->native[POLICY_GENERIC] = true;
+    rs->native[POLICY_MASTODON] = c->mastodon_url[0] != '\0';
+    rs->native[POLICY_X] = c->x_api_url[0] != '\0';
+    rs->native[POLICY_BLUESKY] = c->bluesky_url[0] != '\0';
+    rs->limits = policy_default_limits;
+    rs->limits.mastodon_max = (size_t)c->mastodon_max_chars;
+    rs->limits.thread_max_parts = (int)c->thread_max_parts;
+    rs->rl = (struct ratelimit_conf){.enabled = c->rate_limits != 0,
+                                     .account_per_min = c->rate_account_per_min,
+                                     .webhook_per_min = c->rate_webhook_per_min,
+                                     .account_burst = (int)c->rate_account_burst,
+                                     .customer_per_min = c->rate_customer_per_min,
+                                     .customer_burst = (int)c->rate_customer_burst};
 }
 
 int main(int argc, char **argv)
@@ -283,7 +130,7 @@ int main(int argc, char **argv)
     static struct responder rs;
     int rc = sc_service_configure(argc, argv, "responder",
                                   "Sends replies through platform APIs exactly once and "
-                                  "serves the agent reply API.",
+                                  "serves the agent API.",
                                   responder_items, N_ITEMS, &rs.conf);
     if (rc != 0) {
         sc_config_cleanup(responder_items, N_ITEMS, &rs.conf, 1);
@@ -302,26 +149,76 @@ int main(int argc, char **argv)
                                    .n_outputs = 3,
                                    .use_redis = true};
     int exit_code = 1;
+    responder_setup_accounts(&rs);
     if (sc_service_init(&rs.svc, &opts, &rs.conf.common, errstr, sizeof(errstr)) != 0)
         goto fail;
-    rs.client =
-        platform_client_new(rs.conf.reply_endpoint, (long)rs.conf.reply_timeout_ms,
-                            (long)rs.conf.reply_max_connections);
+    if (rs.native[POLICY_BLUESKY]) {
+        /* a few tries: the PDS may be briefly unavailable at start */
+        for (int attempt = 1;; attempt++) {
+            if (platform_bluesky_session(rs.conf.bluesky_url, rs.conf.bluesky_identifier,
+                                         rs.conf.bluesky_password,
+                                         (long)rs.conf.reply_timeout_ms, &rs.bluesky_jwt,
+                                         &rs.bluesky_did, errstr, sizeof(errstr)) == 0)
+                break;
+            if (attempt >= 5 || sc_lifecycle_stopping())
+                goto fail;
+            sc_log(SC_LOG_WARNING, "MAIN", "%s; retrying", errstr);
+            sc_service_backoff(responder_backoff_ms(attempt, -1));
+        }
+        rs.accounts[POLICY_BLUESKY].token = rs.bluesky_jwt;
+        rs.accounts[POLICY_BLUESKY].repo = rs.bluesky_did;
+    }
+    rs.api_redis = sc_redis_new(rs.conf.common.redis_url, 2000, errstr, sizeof(errstr));
+    if (!rs.api_redis)
+        goto fail;
+    rs.gcra.source = ratelimit_gcra_lua;
+    rs.pause.source = ratelimit_pause_lua;
+    rs.defer.source = ratelimit_defer_lua;
+    rs.claim.source = ratelimit_claim_lua;
+    sc_redis_script_register(rs.svc.redis, &rs.gcra);
+    sc_redis_script_register(rs.svc.redis, &rs.pause);
+    sc_redis_script_register(rs.svc.redis, &rs.defer);
+    sc_redis_script_register(rs.svc.redis, &rs.claim);
+    rs.client = platform_client_new((long)rs.conf.reply_timeout_ms,
+                                    (long)rs.conf.reply_max_connections);
     rs.batch = sc_redis_batch_new();
-    rs.m_replies =
-        sc_metrics_counter(rs.svc.metrics, "socialcare_responder_replies_total",
-                           "Reply outcomes reported", "status");
-    rs.m_attempts =
-        sc_metrics_counter(rs.svc.metrics, "socialcare_responder_send_attempts_total",
-                           "Send attempts by verdict", "verdict");
-    if (sc_http_route(rs.svc.http, "POST", "/v1/replies", responder_http_reply, &rs) !=
-        0) {
-        snprintf(errstr, sizeof(errstr), "cannot add route");
+    struct sc_metrics *m = rs.svc.metrics;
+    rs.m_replies = sc_metrics_counter(m, "socialcare_responder_replies_total",
+                                      "Reply outcomes reported", "status");
+    rs.m_attempts = sc_metrics_counter(m, "socialcare_responder_send_attempts_total",
+                                       "Send attempts by verdict", "verdict");
+    rs.m_deferred = sc_metrics_counter(m, "socialcare_responder_deferred_total",
+                                       "Replies deferred, by reason", "reason");
+    rs.m_held = sc_metrics_counter(m, "socialcare_responder_held_total",
+                                   "Replies held for review, by reason", "reason");
+    rs.m_tokens =
+        sc_metrics_gauge(m, "socialcare_responder_ratelimit_tokens",
+                         "Messages an account may still send now (bucket level, "
+                         "or the platform's remaining count)",
+                         "account");
+    rs.m_paused =
+        sc_metrics_counter(m, "socialcare_responder_ratelimit_pauses_total",
+                           "Pauses set on an account after a 429 or an exhausted "
+                           "platform limit",
+                           "account");
+    rs.m_api = sc_metrics_counter(m, "socialcare_responder_api_requests_total",
+                                  "Agent API requests by operation and status class",
+                                  "op,status");
+    if (responder_api_routes(&rs) != 0) {
+        snprintf(errstr, sizeof(errstr), "cannot add routes");
         goto fail;
     }
+    if (!rs.conf.api_token[0])
+        sc_log(SC_LOG_WARNING, "MAIN",
+               "RESPONDER_API_TOKEN is not set: the agent API answers 503");
+    for (int p = 0; p < POLICY_PLATFORM_COUNT; p++)
+        if (rs.native[p] && p != POLICY_GENERIC)
+            sc_log(SC_LOG_INFO, "MAIN", "platform API configured: %s",
+                   rs.accounts[p].name);
     if (sc_service_start(&rs.svc, errstr, sizeof(errstr)) != 0)
         goto fail;
-    exit_code = sc_service_run(&rs.svc, responder_batch, NULL, &rs) == 0 ? 0 : 1;
+    exit_code =
+        sc_service_run(&rs.svc, responder_batch, responder_idle, &rs) == 0 ? 0 : 1;
     sc_log(SC_LOG_INFO, "MAIN", "stopped");
     goto out;
 fail:
@@ -330,8 +227,12 @@ out:
     sc_http_free(rs.svc.http);
     rs.svc.http = NULL;
     sc_service_cleanup(&rs.svc);
+    sc_redis_free(rs.api_redis);
     platform_client_free(rs.client);
+    responder_engine_free(&rs);
     sc_redis_batch_free(rs.batch);
+    sc_free(rs.bluesky_jwt);
+    sc_free(rs.bluesky_did);
     sc_config_cleanup(responder_items, N_ITEMS, &rs.conf, 1);
     curl_global_cleanup();
     return exit_code;
