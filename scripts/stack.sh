@@ -12,7 +12,8 @@
 # tap waits, default 120),
 # STACK_READY_TIMEOUT (seconds each component may take to start, default 30),
 # STACK_STOP_TIMEOUT (seconds each may take to exit after SIGTERM, default 15),
-# STACK_PARTITIONS (default 8), LOG_LEVEL (services, default info).
+# STACK_PARTITIONS (default 8), LOG_LEVEL (services, default info), STACK_API_TOKEN (bearer
+# token of the router's case API and the responder's agent API, default local-dev-token).
 # Every process is started in its own session (so Ctrl-C reaches only this script, which then
 # stops them in order) and a trap stops whatever is still running on any exit.
 set -u -o pipefail
@@ -305,9 +306,12 @@ COMMON_ENV=(
 )
 
 start classifier env "${COMMON_ENV[@]}" "$BIN/socialcare-classifier"
-start escalation-router env "${COMMON_ENV[@]}" "$BIN/socialcare-escalation-router"
+# Local-only API tokens for the case API and the agent API (`make up` prints them).
+API_TOKEN="${STACK_API_TOKEN:-local-dev-token}"
+start escalation-router env "${COMMON_ENV[@]}" ROUTER_API_TOKEN="$API_TOKEN" \
+    "$BIN/socialcare-escalation-router"
 start responder env "${COMMON_ENV[@]}" REPLY_ENDPOINT="http://127.0.0.1:$SINK_PORT/v1/replies" \
-    "$BIN/socialcare-responder"
+    RESPONDER_API_TOKEN="$API_TOKEN" "$BIN/socialcare-responder"
 declare -A PORT
 for svc in classifier escalation-router responder; do
     wait_for "$svc" "ready port=" "$WORK/$svc.out" || exit 1
@@ -372,8 +376,9 @@ cat >&2 <<EOF
 stack: up. Endpoints (also in .demo/env):
   ingestor           http://127.0.0.1:${PORT[ingestor]}   (POST /v1/posts)
   classifier         http://127.0.0.1:${PORT[classifier]}
-  escalation-router  http://127.0.0.1:${PORT[escalation-router]}
-  responder          http://127.0.0.1:${PORT[responder]}   (POST /v1/replies)
+  escalation-router  http://127.0.0.1:${PORT[escalation-router]}   (case API: GET /v1/cases)
+  responder          http://127.0.0.1:${PORT[responder]}   (agent API: POST /v1/replies, GET /v1/held)
+  API token          Authorization: Bearer $API_TOKEN
   reply sink         http://127.0.0.1:$SINK_PORT   (GET /stats)
   kafka bootstrap    $BOOTSTRAP   (try: $BIN/socialcare-tap --brokers $BOOTSTRAP)
   redis              redis://127.0.0.1:$REDIS_PORT/0
