@@ -56,6 +56,7 @@ struct sc_http {
     struct sc_metric *requests;  /* socialcare_http_requests_total{route,code} */
     struct sc_metric *durations; /* socialcare_http_request_duration_seconds{route} */
     char last_error[256]; /* the last message MHD logged, for sc_http_start's errstr */
+    int concurrent;       /* one thread per connection (sc_http_set_concurrent) */
 };
 
 /* Per-request state, from the first access callback to the completion callback. */
@@ -462,6 +463,14 @@ sc_http_mhd_log(void *cls, const char *fmt, va_list ap)
 /* ------------------------------------------------------------------------------------------
  */
 
+int sc_http_set_concurrent(struct sc_http *http, int on)
+{
+    if (!http || http->daemon)
+        return SC_EINVAL;
+    http->concurrent = on != 0;
+    return 0;
+}
+
 static int sc_http_add_route(struct sc_http *http, const char *method, const char *path,
                              sc_http_handler_fn handler, void *opaque)
 {
@@ -545,6 +554,8 @@ int sc_http_start(struct sc_http *http, char *errstr, size_t errstr_size)
     }
     unsigned int flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
+    if (http->concurrent)
+        flags |= MHD_USE_THREAD_PER_CONNECTION;
     struct sockaddr_in sin;
     struct sockaddr_in6 sin6;
     const struct sockaddr *addr = NULL;

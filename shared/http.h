@@ -59,6 +59,12 @@ struct sc_http *sc_http_new(const struct sc_http_config *conf, char *errstr,
 int sc_http_route(struct sc_http *http, const char *method, const char *path,
                   sc_http_handler_fn handler, void *opaque) SC_WUR;
 
+/* @brief Before sc_http_start: with on != 0, every connection gets its own thread, so
+ * handlers run concurrently (at most one per connection) and may block, e.g. to wait
+ * for a group commit; they must then be thread-safe towards each other. Default off
+ * (one handler at a time, as above). @returns 0 or SC_EINVAL (after start). */
+int sc_http_set_concurrent(struct sc_http *http, int on);
+
 /* @brief Starts listening. @returns 0, or SC_EIO with errstr (port in use, ...). */
 int sc_http_start(struct sc_http *http, char *errstr, size_t errstr_size) SC_WUR;
 

@@ -2,6 +2,8 @@
 #include "ingest.h"
 
 #include <stdio.h>
+#include <stddef.h>
+#include <string.h>
 
 #include "lifecycle.h"
 
@@ -20,4 +22,52 @@ int ingest_seen_key(const char *id, char *buf, size_t size)
 {
     int n = snprintf(buf, size, "seen:{%s}", id);
     return n < 0 || (size_t)n >= size ? -1 : n;
+}
+
+void ingest_top_keys(const char *p, size_t len, bool *has_v, bool *has_recv)
+{
+    *has_v = *has_recv = false;
+    int depth = 0;
+    const char *end = p + len;
+    while (p < end) {
+        char c = *p;
+        if (c == '"') {
+            const char *start = ++p;
+            /* The closing quote: the next one not escaped by an odd run of backslashes.
+             */
+            while (1) {
+                const char *q = memchr(p, '"', (size_t)(end - p));
+                if (!q) {
+                    p = end;
+                    break;
+                }
+                size_t bs = 0;
+                while (q - bs > start && q[-1 - (ptrdiff_t)bs] == '\\')
+                    bs++;
+                p = q;
+                if (bs % 2 == 0)
+                    break;
+                p++;
+            }
+            size_t n = (size_t)(p - start);
+            p++;
+            if (depth == 1) {
+                const char *q = p;
+                while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
+                    q++;
+                if (q < end && *q == ':') {
+                    if (n == 1 && start[0] == 'v')
+                        *has_v = true;
+                    else if (n == 11 && memcmp(start, "received_at", 11) == 0)
+                        *has_recv = true;
+                }
+            }
+            continue;
+        }
+        if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']')
+            depth--;
+        p++;
+    }
 }

@@ -3,6 +3,7 @@
 #ifndef INGESTOR_INGEST_H
 #define INGESTOR_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -13,5 +14,10 @@ void ingest_normalise(json_t *post, int64_t now_wall_ms);
 /* @brief Writes the dedup key "seen:{<id>}" into buf. @returns its length, or -1 if too
  * small. The id is in the hash tag so the key shards like the post on Redis Cluster. */
 int ingest_seen_key(const char *id, char *buf, size_t size);
+
+/* @brief Whether the top-level object of VALID JSON text buf[0..len) has the keys "v"
+ * and "received_at" (a linear scan that skips strings and nested values), so the replay
+ * can splice the missing ones into the original bytes instead of re-serialising. */
+void ingest_top_keys(const char *buf, size_t len, bool *has_v, bool *has_received_at);
 
 #endif

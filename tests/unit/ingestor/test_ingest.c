@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdbool.h>
 #include <cmocka.h>
 
 #include "ingest.h"
@@ -34,11 +35,37 @@ static void test_seen_key(void **state)
                      -1);
 }
 
+static void test_top_keys(void **state)
+{
+    (void)state;
+    bool v, recv;
+    const char *a = "{\"id\":\"x:1\",\"source\":{\"v\":2,\"received_at\":\"x\"},"
+                    "\"text\":\"say \\\"v\\\": hi\",\"list\":[{\"v\":1}]}";
+    ingest_top_keys(a, strlen(a), &v, &recv);
+    assert_false(v);
+    assert_false(recv);
+    const char *b =
+        "{ \"text\" : \"v\", \"v\" : 1 , \"received_at\":\"2026-11-22T07:00:00Z\"}";
+    ingest_top_keys(b, strlen(b), &v, &recv);
+    assert_true(v);
+    assert_true(recv);
+    /* A string ending in an escaped backslash, then the key. */
+    const char *d = "{\"text\":\"end\\\\\",\"v\":1,\"x\":\"\\\"v\\\":\"}";
+    ingest_top_keys(d, strlen(d), &v, &recv);
+    assert_true(v);
+    assert_false(recv);
+    const char *c = "{\"received_at\":\"t\",\"vv\":1}";
+    ingest_top_keys(c, strlen(c), &v, &recv);
+    assert_false(v);
+    assert_true(recv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalise),
         cmocka_unit_test(test_seen_key),
+        cmocka_unit_test(test_top_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
