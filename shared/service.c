@@ -165,56 +165,126 @@ int sc_service_settle(struct sc_service *svc, struct sc_delivery *delivery)
     return rc;
 }
 
+/* A consumed batch whose outputs may still await acknowledgements. */
+struct sc_inflight {
+    rd_kafka_message_t **msgs;
+    size_t n;
+    struct sc_delivery delivery; /* referenced by delivery reports: never moved */
+    int rc;                      /* the batch callback's result */
+    int64_t t0;
+};
+
+/* Stores the offsets of a batch whose outputs were all acknowledged. A partition revoked
+ * in the meantime cannot be stored; its new owner consumes those messages again, which
+ * the idempotent consumers absorb, so that is only logged. */
+static void sc_service_retire_ok(struct sc_service *svc, struct sc_inflight *b)
+{
+    if (sc_consumer_store(svc->consumer, b->msgs, b->n) != 0)
+        sc_log(SC_LOG_INFO, "KAFKA", "offsets of a revoked partition not stored");
+    sc_metric_inc(svc->m_batches, SC_LABELS("ok"));
+    sc_metric_add(svc->m_messages, NULL, (double)b->n);
+    sc_metric_observe(svc->m_batch_seconds, NULL, (double)(sc_now_ms() - b->t0) / 1e3);
+}
+
+/* Abandons every batch in flight from ring position `first` on (the oldest failed): waits
+ * for their reports, then seeks back newest to oldest so each partition resumes at its
+ * first unstored message. */
+static void sc_service_rewind_all(struct sc_service *svc, struct sc_inflight *ring,
+                                  size_t cap, size_t head, size_t count, int rc)
+{
+    for (size_t k = 0; k < count; k++)
+        (void)sc_service_settle(svc, &ring[(head + k) % cap].delivery);
+    size_t total = 0;
+    for (size_t k = count; k-- > 0;) {
+        struct sc_inflight *b = &ring[(head + k) % cap];
+        total += b->n;
+        if (sc_consumer_rewind(svc->consumer, b->msgs, b->n) != 0)
+            sc_log(SC_LOG_ERR, "KAFKA",
+                   "rewind failed; the batch comes again after restart");
+        sc_consumer_release(b->msgs, b->n);
+        b->n = 0;
+    }
+    sc_metric_inc(svc->m_batches, SC_LABELS("retried"));
+    sc_log(SC_LOG_WARNING, "MAIN",
+           "%zu message(s) in %zu batch(es) failed (%s); consuming again", total, count,
+           sc_strerror(rc));
+}
+
 int sc_service_run(struct sc_service *svc, sc_service_batch_fn batch,
                    sc_service_idle_fn idle, void *opaque)
 {
-    size_t max = svc->batch_max;
-    rd_kafka_message_t **msgs = sc_calloc(max, sizeof(*msgs));
+    /* Several batches stay in flight: the next one is processed while the broker
+     * acknowledges the previous ones, and offsets are stored strictly in order. */
+    enum { INFLIGHT = 4 };
+    struct sc_inflight ring[INFLIGHT];
+    memset(ring, 0, sizeof(ring));
+    for (size_t i = 0; i < INFLIGHT; i++)
+        ring[i].msgs = sc_calloc(svc->batch_max, sizeof(*ring[i].msgs));
+    size_t head = 0, count = 0;
     int backoff_ms = 0;
+    bool failing = false; /* a batch callback failed: consume nothing new until handled */
 
-    while (!sc_lifecycle_stopping()) {
+    while (!sc_lifecycle_stopping() || count > 0) {
         if (!svc->consumer) {
+            if (sc_lifecycle_stopping())
+                break;
             int busy = idle ? idle(opaque) : 0;
             sc_producer_poll(svc->producer, busy ? 0 : SC_SERVICE_POLL_MS);
             continue;
         }
-        size_t n = sc_consumer_poll_batch(svc->consumer, msgs, max, SC_SERVICE_POLL_MS);
+        /* Retire acknowledged batches from the head, in order. */
         sc_producer_poll(svc->producer, 0);
-        if (n == 0) {
-            if (idle)
+        while (count > 0 && ring[head].delivery.pending == 0) {
+            struct sc_inflight *b = &ring[head];
+            int rc = b->rc ? b->rc : (b->delivery.failed ? SC_EIO : 0);
+            if (rc != 0) {
+                sc_service_rewind_all(svc, ring, INFLIGHT, head, count, rc);
+                head = (head + count) % INFLIGHT;
+                count = 0;
+                failing = false;
+                backoff_ms = backoff_ms ? backoff_ms * 2 : SC_SERVICE_BACKOFF_MIN_MS;
+                if (backoff_ms > SC_SERVICE_BACKOFF_MAX_MS)
+                    backoff_ms = SC_SERVICE_BACKOFF_MAX_MS;
+                sc_service_backoff(backoff_ms);
+                break;
+            }
+            sc_service_retire_ok(svc, b);
+            sc_consumer_release(b->msgs, b->n);
+            b->n = 0;
+            head = (head + 1) % INFLIGHT;
+            count--;
+            backoff_ms = 0;
+        }
+        if (count == INFLIGHT || (count > 0 && (failing || sc_lifecycle_stopping()))) {
+            /* Full, failing or draining: wait for the oldest batch's reports. Later
+             * batches are not processed past a failed one, so a customer's posts keep
+             * their order. */
+            sc_producer_poll(svc->producer, 5);
+            continue;
+        }
+        if (sc_lifecycle_stopping())
+            break;
+
+        struct sc_inflight *b = &ring[(head + count) % INFLIGHT];
+        b->n = sc_consumer_poll_batch(svc->consumer, b->msgs, svc->batch_max,
+                                      count > 0 ? 0 : SC_SERVICE_POLL_MS);
+        if (b->n == 0) {
+            if (count > 0)
+                sc_producer_poll(svc->producer, 1);
+            else if (idle)
                 (void)idle(opaque);
             continue;
         }
-        int64_t t0 = sc_now_ms();
-        struct sc_delivery delivery = {0};
-        int rc = batch(opaque, msgs, n, &delivery);
-        int drc = sc_service_settle(svc, &delivery);
-        if (rc == 0 && drc != 0)
-            rc = drc;
-        if (rc == 0)
-            rc = sc_consumer_store(svc->consumer, msgs, n);
-        if (rc == 0) {
-            sc_metric_inc(svc->m_batches, SC_LABELS("ok"));
-            sc_metric_add(svc->m_messages, NULL, (double)n);
-            sc_metric_observe(svc->m_batch_seconds, NULL,
-                              (double)(sc_now_ms() - t0) / 1e3);
-            backoff_ms = 0;
-        } else {
-            sc_metric_inc(svc->m_batches, SC_LABELS("retried"));
-            sc_log(SC_LOG_WARNING, "MAIN", "batch of %zu failed (%s); consuming it again",
-                   n, sc_strerror(rc));
-            if (sc_consumer_rewind(svc->consumer, msgs, n) != 0)
-                sc_log(SC_LOG_ERR, "KAFKA",
-                       "rewind failed; batch will come after restart");
-            backoff_ms = backoff_ms ? backoff_ms * 2 : SC_SERVICE_BACKOFF_MIN_MS;
-            if (backoff_ms > SC_SERVICE_BACKOFF_MAX_MS)
-                backoff_ms = SC_SERVICE_BACKOFF_MAX_MS;
-        }
-        sc_consumer_release(msgs, n);
-        if (backoff_ms)
-            sc_service_backoff(backoff_ms);
+        b->t0 = sc_now_ms();
+        b->delivery.pending = 0;
+        b->delivery.failed = 0;
+        b->delivery.last_err = 0;
+        b->rc = batch(opaque, b->msgs, b->n, &b->delivery);
+        failing = b->rc != 0;
+        count++;
     }
-    sc_free(msgs);
+    for (size_t i = 0; i < INFLIGHT; i++)
+        sc_free(ring[i].msgs);
 
     sc_log(SC_LOG_INFO, "MAIN", "stopping: draining in-flight work");
     int64_t deadline = sc_now_ms() + svc->common->drain_timeout_ms;
