@@ -152,11 +152,12 @@ double classifier_influence(const struct classifier_author *a)
     double f = a->followers > 0 ? log10((double)a->followers + 1.0) / 7.0 : 0.0;
     if (a->verified)
         f += 0.2;
-    long long eng = (a->likes > 0 ? a->likes : 0) +
-                    2 * (a->reposts > 0 ? a->reposts : 0) +
-                    (a->replies > 0 ? a->replies : 0);
+    /* in double: counts up to INT64_MAX are valid input, and their sum overflows */
+    double eng = (a->likes > 0 ? (double)a->likes : 0.0) +
+                 2.0 * (a->reposts > 0 ? (double)a->reposts : 0.0) +
+                 (a->replies > 0 ? (double)a->replies : 0.0);
     if (eng > 0)
-        f += 0.1 * log10((double)eng + 1.0) / 3.0;
+        f += 0.1 * log10(eng + 1.0) / 3.0;
     return f > 1.0 ? 1.0 : f;
 }
 

@@ -6,6 +6,7 @@
  * and notifies departments by signed webhooks. Delivered replies close the loop: the case
  * waits for the customer and the first-response time is measured. SIGHUP reloads the
  * routing file between batches; the case API runs on the HTTP thread. */
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,12 +157,17 @@ static void fill_input(const json_t *ev, struct route_input *in, int64_t now)
     in->region = post_region(ev);
     in->source_type = sc_event_path(ev, "source", "type");
     in->text = sc_event_str(ev, "text");
-    in->followers = (long long)json_number_value(json_object_get(author, "followers"));
+    /* counts are validated integers up to INT64_MAX: no double round trip (2^63 does
+     * not convert back), and a saturating sum */
+    in->followers = (long long)json_integer_value(json_object_get(author, "followers"));
     in->verified = json_is_true(json_object_get(author, "verified"));
-    long long interactions =
-        (long long)(json_number_value(json_object_get(eng, "likes")) +
-                    json_number_value(json_object_get(eng, "reposts")) +
-                    json_number_value(json_object_get(eng, "replies")));
+    static const char *const counters[] = {"likes", "reposts", "replies"};
+    long long interactions = 0;
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+        long long v = (long long)json_integer_value(json_object_get(eng, counters[i]));
+        if (v > 0)
+            interactions = v > LLONG_MAX - interactions ? LLONG_MAX : interactions + v;
+    }
     int64_t created = now;
     const char *created_at = sc_event_str(ev, "created_at");
     if (!created_at || sc_parse_time(created_at, &created) != 0)
