@@ -478,6 +478,27 @@ static void ingestor_x_crc(void *opaque, const struct sc_http_request *req,
 }
 
 /* POST /webhooks/x: Account Activity events. */
+/* A platform delivery whose signature was checked: parse, map to v1 posts, publish. */
+static void ingestor_signed_delivery(struct ingestor *in, const char *source,
+                                     enum ingest_sig sig,
+                                     size_t (*map)(const json_t *, json_t *),
+                                     const struct sc_http_request *req,
+                                     struct sc_http_response *resp)
+{
+    if (sig != INGEST_SIG_OK) {
+        ingestor_unauthorized(in, source, sig, resp);
+        return;
+    }
+    json_t *root = ingestor_webhook_json(in, source, req, resp);
+    if (!root)
+        return;
+    json_t *mapped = json_array();
+    map(root, mapped);
+    ingestor_webhook_publish(in, source, mapped, resp);
+    json_decref(mapped);
+    json_decref(root);
+}
+
 static void ingestor_x_events(void *opaque, const struct sc_http_request *req,
                               struct sc_http_response *resp)
 {
@@ -485,18 +506,7 @@ static void ingestor_x_events(void *opaque, const struct sc_http_request *req,
     enum ingest_sig sig =
         ingest_x_verify(in->conf.x_consumer_secret, req->body, req->body_len,
                         sc_http_header(req, "x-twitter-webhooks-signature"));
-    if (sig != INGEST_SIG_OK) {
-        ingestor_unauthorized(in, "x", sig, resp);
-        return;
-    }
-    json_t *root = ingestor_webhook_json(in, "x", req, resp);
-    if (!root)
-        return;
-    json_t *mapped = json_array();
-    ingest_map_x_activity(root, mapped);
-    ingestor_webhook_publish(in, "x", mapped, resp);
-    json_decref(mapped);
-    json_decref(root);
+    ingestor_signed_delivery(in, "x", sig, ingest_map_x_activity, req, resp);
 }
 
 /* GET /webhooks/meta: subscription verification (hub.mode=subscribe). */
@@ -529,18 +539,7 @@ static void ingestor_meta_events(void *opaque, const struct sc_http_request *req
     enum ingest_sig sig =
         ingest_meta_verify(in->conf.meta_app_secret, req->body, req->body_len,
                            sc_http_header(req, "X-Hub-Signature-256"));
-    if (sig != INGEST_SIG_OK) {
-        ingestor_unauthorized(in, "meta", sig, resp);
-        return;
-    }
-    json_t *root = ingestor_webhook_json(in, "meta", req, resp);
-    if (!root)
-        return;
-    json_t *mapped = json_array();
-    ingest_map_meta(root, mapped);
-    ingestor_webhook_publish(in, "meta", mapped, resp);
-    json_decref(mapped);
-    json_decref(root);
+    ingestor_signed_delivery(in, "meta", sig, ingest_map_meta, req, resp);
 }
 
 /* POST /webhooks/generic: v1 posts signed with WEBHOOK_SECRET. */
