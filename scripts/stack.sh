@@ -201,6 +201,15 @@ stop_group() {
 stop_all() {
     [ "$CLEANED" = 1 ] && return 0
     CLEANED=1
+    # STACK_RSS_FILE=path: "<name> <VmHWM kB>" of each service before it stops (make bench).
+    if [ -n "${STACK_RSS_FILE:-}" ]; then
+        local svc hwm
+        for svc in ingestor classifier escalation-router responder; do
+            hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' \
+                "/proc/$(pid_of "$svc")/status" 2>/dev/null)
+            echo "$svc ${hwm:-?}"
+        done >"$STACK_RSS_FILE"
+    fi
     stop_group ingestor
     stop_group classifier escalation-router responder
     stop_group reply-sink devbroker redis
