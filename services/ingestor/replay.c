@@ -4,9 +4,12 @@
 #include "replay.h"
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "event.h"
@@ -41,6 +44,7 @@ struct replay_batch {
     size_t n_new, n_total;
     int64_t resend_at_ms; /* backoff after a failed delivery */
     int backoff_ms;
+    unsigned long long mark_seq; /* names this batch's dedup marks (replay_mark) */
 };
 
 /* The lines of the batch being read, and per line the parse verdict. */
@@ -82,6 +86,8 @@ struct ingest_replay {
     long long lines;
     int64_t started_ms;
     char ttl[24];
+    char mark_prefix[48];        /* "<pid>.<start ms>": this process's dedup marks */
+    unsigned long long mark_seq; /* batches launched so far */
 };
 
 /* ------------------------------------------------------------------ jansson arena */
@@ -321,6 +327,8 @@ struct ingest_replay *ingest_replay_new(const struct ingest_replay_conf *conf)
         }
     snprintf(r->ttl, sizeof(r->ttl), "%lld", conf->dedup_ttl_s);
     r->started_ms = sc_now_ms();
+    snprintf(r->mark_prefix, sizeof(r->mark_prefix), "%ld.%lld", (long)getpid(),
+             (long long)r->started_ms);
     if (!conf->in) {
         r->done = r->finished_log = true;
         return r;
@@ -404,10 +412,23 @@ static int replay_send(struct ingest_replay *r, struct replay_batch *b)
     return 0;
 }
 
-/* Marks the batch's ids in Redis (SET NX EX). Returns 0 or an error (retry later). */
+/* The mark value of one item of a batch: unique to this process, batch and item. */
+static size_t replay_mark_value(const struct ingest_replay *r,
+                                const struct replay_batch *b, size_t part, size_t i,
+                                char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s.%llu.%zu.%zu", r->mark_prefix, b->mark_seq, part, i);
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+/* Marks the batch's ids in Redis (SET NX EX GET, Redis >= 7.0) with a value naming this
+ * batch and item. Returns 0 or an error (retry later). An id is new when the mark was
+ * set now, or was set by an earlier attempt of this same batch that failed part-way
+ * (Redis died after applying some SETs but before answering): without that, the retry
+ * took the batch's own marks for duplicates and the posts were never published. */
 static int replay_mark(struct ingest_replay *r, struct replay_batch *b)
 {
-    char key[600];
+    char key[600], value[96];
     size_t ttl_len = strlen(r->ttl);
     sc_redis_batch_reset(r->redis_batch);
     for (size_t j = 0; j < REPLAY_PARTS; j++) {
@@ -418,9 +439,10 @@ static int replay_mark(struct ingest_replay *r, struct replay_batch *b)
             memcpy(key, "seen:{", 6);
             memcpy(key + 6, p->arena + it->id_off, id_len);
             key[6 + id_len] = '}';
-            const char *argv[] = {"SET", key, "1", "NX", "EX", r->ttl};
-            size_t lens[] = {3, 7 + id_len, 1, 2, 2, ttl_len};
-            sc_redis_batch_add(r->redis_batch, 6, argv, lens);
+            size_t value_len = replay_mark_value(r, b, j, i, value, sizeof(value));
+            const char *argv[] = {"SET", key, value, "NX", "EX", r->ttl, "GET"};
+            size_t lens[] = {3, 7 + id_len, value_len, 2, 2, ttl_len, 3};
+            sc_redis_batch_add(r->redis_batch, 7, argv, lens);
         }
     }
     int rc = sc_redis_batch_run(r->conf.svc->redis, r->redis_batch);
@@ -434,7 +456,12 @@ static int replay_mark(struct ingest_replay *r, struct replay_batch *b)
             redisReply *rep = sc_redis_batch_reply(r->redis_batch, idx++);
             if (!rep || rep->type == REDIS_REPLY_ERROR)
                 return SC_EIO;
-            p->items[i].is_new = rep->type == REDIS_REPLY_STATUS;
+            bool is_new = rep->type == REDIS_REPLY_NIL;
+            if (rep->type == REDIS_REPLY_STRING) {
+                size_t value_len = replay_mark_value(r, b, j, i, value, sizeof(value));
+                is_new = rep->len == value_len && memcmp(rep->str, value, value_len) == 0;
+            }
+            p->items[i].is_new = is_new;
             b->n_new += p->items[i].is_new;
         }
     }
@@ -534,6 +561,7 @@ static int replay_launch(struct ingest_replay *r)
 {
     struct replay_batch *b = &r->batches[(r->head + r->count) % REPLAY_WINDOW];
     r->staged = false;
+    b->mark_seq = ++r->mark_seq;
     int backoff = 100;
     /* The Redis step must succeed before the batch leaves: retry with backoff. */
     while (replay_mark(r, b) != 0) {

@@ -790,7 +790,73 @@ void e2e_restart(struct e2e *e, struct e2e_proc *proc)
 
 /* ================================================================== Redis and broker */
 
+static void e2e_start_redis_opts(struct e2e *e, bool persistent);
+
 void e2e_start_redis(struct e2e *e)
+{
+    e2e_start_redis_opts(e, false);
+}
+
+void e2e_start_redis_persistent(struct e2e *e)
+{
+    e2e_start_redis_opts(e, true);
+}
+
+/* True when redis on port answers PING; on success *ctx_out (may be NULL) keeps the
+ * connection. */
+static bool e2e_redis_pong(int port, redisContext **ctx_out)
+{
+    struct timeval tv = {0, 200000};
+    redisContext *ctx = redisConnectWithTimeout("127.0.0.1", port, tv);
+    bool pong = false;
+    if (ctx && !ctx->err) {
+        redisReply *reply = redisCommand(ctx, "PING");
+        pong =
+            reply && reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0;
+        if (reply)
+            freeReplyObject(reply);
+    }
+    if (pong && ctx_out)
+        *ctx_out = ctx;
+    else if (ctx)
+        redisFree(ctx);
+    return pong;
+}
+
+struct e2e_proc *e2e_redis_proc(const struct e2e *e)
+{
+    return e->redis;
+}
+
+struct e2e_proc *e2e_broker_proc(const struct e2e *e)
+{
+    return e->broker;
+}
+
+void e2e_restart_redis(struct e2e *e)
+{
+    assert_non_null(e->redis);
+    if (e2e_proc_running(e->redis))
+        fail_msg("e2e_restart_redis: redis-server is still running");
+    if (e->redis_ctx) {
+        redisFree(e->redis_ctx);
+        e->redis_ctx = NULL;
+    }
+    e2e_proc_launch(e->redis);
+    int64_t deadline = e2e_now_ms() + e2e_ms(10000);
+    while (e2e_now_ms() < deadline) {
+        if (!e2e_proc_running(e->redis)) {
+            e2e_dump_stderr(e->redis, E2E_TAIL_LINES);
+            fail_msg("redis-server exited on restart (port %d)", e->redis_port);
+        }
+        if (e2e_redis_pong(e->redis_port, &e->redis_ctx))
+            return;
+        e2e_nap_ms(10);
+    }
+    fail_msg("restarted redis-server on port %d did not answer PING", e->redis_port);
+}
+
+static void e2e_start_redis_opts(struct e2e *e, bool persistent)
 {
     assert_null(e->redis);
     char *server = e2e_find_on_path("redis-server");
@@ -805,7 +871,13 @@ void e2e_start_redis(struct e2e *e)
         const char *argv[] = {server,      "--port", port_text, "--bind",
                               "127.0.0.1", "--save", "",        "--appendonly",
                               "no",        "--dir",  e->tmpdir, "--daemonize",
-                              "no",        NULL};
+                              "no",        NULL,     NULL,      NULL};
+        if (persistent) {
+            /* AOF with fsync on every write: a SIGKILLed server restarts with its data */
+            argv[8] = "yes";
+            argv[13] = "--appendfsync";
+            argv[14] = "always";
+        }
         const char *env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
         struct e2e_proc *proc = e2e_spawn(e, "redis", argv, env);
         proc->kind = E2E_PROC_REDIS;

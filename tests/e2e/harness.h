@@ -86,6 +86,21 @@ void e2e_start_redis(struct e2e *e);
  *        bootstrap list. Asserts on failure. */
 void e2e_start_broker(struct e2e *e, const char *extra_topics);
 
+/* @brief As e2e_start_redis, but with --appendonly yes --appendfsync always (in the temp
+ *        dir), so that a server SIGKILLed and restarted with e2e_restart_redis keeps
+ * every acknowledged write. */
+void e2e_start_redis_persistent(struct e2e *e);
+
+/* @brief Starts the stopped (e.g. e2e_kill'ed) redis-server again on the same port with
+ *        the same options, waits until PING answers and reconnects e2e_redis. Asserts on
+ *        failure. */
+void e2e_restart_redis(struct e2e *e);
+
+/* @brief The redis-server and dev broker children (borrowed; NULL before start), e.g.
+ *        for e2e_kill or signals (the dev broker: SIGUSR1 broker 1 down, SIGUSR2 up). */
+struct e2e_proc *e2e_redis_proc(const struct e2e *e);
+struct e2e_proc *e2e_broker_proc(const struct e2e *e);
+
 /* @brief Bootstrap list and "redis://127.0.0.1:PORT/0" (borrowed; NULL before start). */
 const char *e2e_brokers(const struct e2e *e);
 const char *e2e_redis_url(const struct e2e *e);
