@@ -1,5 +1,6 @@
 /* Group commit: one thread batching the HTTP handlers' posts into Redis and Kafka. */
 #include "commit.h"
+#include "ingest.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -65,6 +66,28 @@ static void committer_del_marks(struct committer *c, struct commit_req *reqs)
         sc_log(SC_LOG_ERR, "DEDUP", "could not clear seen marks after a failed publish");
 }
 
+/* Confirms the pending marks of a published group. If this fails they stay pending, and a
+ * later copy of a post is published again (a duplicate the consumers absorb), never lost.
+ */
+static void committer_confirm_marks(struct committer *c, struct commit_req *reqs)
+{
+    char key[600];
+    sc_redis_batch_reset(c->batch);
+    for (struct commit_req *r = reqs; r; r = r->next)
+        for (size_t i = 0; i < r->n; i++) {
+            if (!r->posts[i].is_new)
+                continue;
+            int klen = snprintf(key, sizeof(key), "seen:{%s}", r->posts[i].id);
+            if (klen < 0 || (size_t)klen >= sizeof(key))
+                klen = (int)sizeof(key) - 1;
+            const char *argv[] = {"SET", key, INGEST_MARK_DONE, "XX", "EX", c->ttl};
+            size_t lens[] = {3, (size_t)klen, 1, 2, 2, strlen(c->ttl)};
+            sc_redis_batch_add(c->batch, 6, argv, lens);
+        }
+    if (sc_redis_batch_count(c->batch) > 0 && sc_redis_batch_run(c->redis, c->batch) != 0)
+        sc_log(SC_LOG_WARNING, "DEDUP", "seen marks not confirmed; they stay pending");
+}
+
 /* Wakes the requests of a finished group with rc. */
 static void committer_finish(struct committer *c, struct commit_req *reqs, int rc)
 {
@@ -82,16 +105,20 @@ static void committer_finish(struct committer *c, struct commit_req *reqs, int r
  * finished (Redis failure, nothing new). */
 static struct commit_group *committer_send(struct committer *c, struct commit_req *reqs)
 {
-    char key[600];
+    char key[600], attempt[64], mark[96];
+    size_t alen = ingest_mark_attempt(attempt, sizeof(attempt));
+    size_t item = 0;
     sc_redis_batch_reset(c->batch);
     for (struct commit_req *r = reqs; r; r = r->next) {
         for (size_t i = 0; i < r->n; i++) {
             int klen = snprintf(key, sizeof(key), "seen:{%s}", r->posts[i].id);
             if (klen < 0 || (size_t)klen >= sizeof(key))
                 klen = (int)sizeof(key) - 1;
-            const char *argv[] = {"SET", key, "1", "NX", "EX", c->ttl};
-            size_t lens[] = {3, (size_t)klen, 1, 2, 2, strlen(c->ttl)};
-            sc_redis_batch_add(c->batch, 6, argv, lens);
+            int mlen =
+                snprintf(mark, sizeof(mark), "%.*s%zu", (int)alen, attempt, item++);
+            const char *argv[] = {"SET", key, mark, "NX", "EX", c->ttl, "GET"};
+            size_t lens[] = {3, (size_t)klen, (size_t)mlen, 2, 2, strlen(c->ttl), 3};
+            sc_redis_batch_add(c->batch, 7, argv, lens);
         }
     }
     int rc = sc_redis_batch_run(c->redis, c->batch);
@@ -99,10 +126,11 @@ static struct commit_group *committer_send(struct committer *c, struct commit_re
     for (struct commit_req *r = reqs; r && rc == 0; r = r->next)
         for (size_t i = 0; i < r->n && rc == 0; i++) {
             redisReply *rep = sc_redis_batch_reply(c->batch, idx++);
-            if (!rep || rep->type == REDIS_REPLY_ERROR)
+            if (!rep || (rep->type != REDIS_REPLY_NIL && rep->type != REDIS_REPLY_STRING))
                 rc = SC_EIO;
             else
-                fresh += (r->posts[i].is_new = rep->type == REDIS_REPLY_STATUS);
+                fresh += (r->posts[i].is_new = ingest_mark_is_new(
+                              rep->type == REDIS_REPLY_NIL, rep->str, rep->len, attempt));
         }
     if (rc != 0 || fresh == 0) {
         committer_finish(c, reqs, rc);
@@ -127,6 +155,8 @@ static void committer_complete(struct committer *c, struct commit_group *g)
     int rc = g->rc ? g->rc : (g->delivery.failed > 0 ? SC_EIO : 0);
     if (rc != 0)
         committer_del_marks(c, g->reqs);
+    else
+        committer_confirm_marks(c, g->reqs);
     committer_finish(c, g->reqs, rc);
     sc_free(g);
 }

@@ -1,9 +1,11 @@
 /* Normalisation of posts before publication, and the ingestor's Redis key names. */
 #include "ingest.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lifecycle.h"
 
@@ -16,6 +18,30 @@ void ingest_normalise(json_t *post, int64_t now_wall_ms)
         json_object_set_new(post, "received_at",
                             json_string(sc_format_time(now_wall_ms, buf, sizeof(buf))));
     }
+}
+
+size_t ingest_mark_attempt(char *buf, size_t size)
+{
+    static atomic_ullong seq;
+    int n = snprintf(buf, size, INGEST_MARK_PENDING "%ld.%llu.", (long)getpid(),
+                     (unsigned long long)atomic_fetch_add(&seq, 1) + 1);
+    return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+bool ingest_mark_is_new(bool is_nil, const char *old, size_t old_len,
+                        const char *own_prefix)
+{
+    if (is_nil)
+        return true;
+    size_t plen = sizeof(INGEST_MARK_PENDING) - 1;
+    if (old_len < plen || memcmp(old, INGEST_MARK_PENDING, plen) != 0)
+        return false;
+    if (own_prefix) {
+        size_t olen = strlen(own_prefix);
+        if (old_len >= olen && memcmp(old, own_prefix, olen) == 0)
+            return false;
+    }
+    return true;
 }
 
 int ingest_seen_key(const char *id, char *buf, size_t size)

@@ -173,23 +173,26 @@ static int ingestor_publish(struct ingestor *in, struct sc_redis *redis,
                             struct sc_redis_batch *batch, json_t **posts, size_t n,
                             bool *is_new)
 {
-    char key[600], ttl[32];
+    char key[600], ttl[32], attempt[64], mark[96];
     snprintf(ttl, sizeof(ttl), "%lld", in->conf.dedup_ttl_s);
+    size_t alen = ingest_mark_attempt(attempt, sizeof(attempt));
     sc_redis_batch_reset(batch);
     for (size_t i = 0; i < n; i++) {
         int klen = ingest_seen_key(sc_event_str(posts[i], "id"), key, sizeof(key));
-        const char *argv[] = {"SET", key, "1", "NX", "EX", ttl};
-        size_t lens[] = {3, (size_t)klen, 1, 2, 2, strlen(ttl)};
-        sc_redis_batch_add(batch, 6, argv, lens);
+        int mlen = snprintf(mark, sizeof(mark), "%.*s%zu", (int)alen, attempt, i);
+        const char *argv[] = {"SET", key, mark, "NX", "EX", ttl, "GET"};
+        size_t lens[] = {3, (size_t)klen, (size_t)mlen, 2, 2, strlen(ttl), 3};
+        sc_redis_batch_add(batch, 7, argv, lens);
     }
     int rc = sc_redis_batch_run(redis, batch);
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < n; i++) {
         redisReply *r = sc_redis_batch_reply(batch, i);
-        if (!r || r->type == REDIS_REPLY_ERROR)
+        if (!r || (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING))
             return SC_EIO;
-        is_new[i] = r->type == REDIS_REPLY_STATUS;
+        is_new[i] =
+            ingest_mark_is_new(r->type == REDIS_REPLY_NIL, r->str, r->len, attempt);
     }
 
     struct sc_delivery delivery = {0};
@@ -206,8 +209,24 @@ static int ingestor_publish(struct ingestor *in, struct sc_redis *redis,
         free(out);
     }
     int drc = sc_service_settle(&in->svc, &delivery);
-    if (rc == 0 && drc == 0)
+    if (rc == 0 && drc == 0) {
+        /* Published: confirm the marks. If this fails they stay pending, and a later copy
+         * of the post is published again (a duplicate the consumers absorb), never lost.
+         */
+        sc_redis_batch_reset(batch);
+        for (size_t i = 0; i < n; i++) {
+            if (!is_new[i])
+                continue;
+            int klen = ingest_seen_key(sc_event_str(posts[i], "id"), key, sizeof(key));
+            const char *argv[] = {"SET", key, INGEST_MARK_DONE, "XX", "EX", ttl};
+            size_t lens[] = {3, (size_t)klen, 1, 2, 2, strlen(ttl)};
+            sc_redis_batch_add(batch, 6, argv, lens);
+        }
+        if (sc_redis_batch_count(batch) > 0 && sc_redis_batch_run(redis, batch) != 0)
+            sc_log(SC_LOG_WARNING, "DEDUP",
+                   "seen marks not confirmed; they stay pending");
         return 0;
+    }
 
     /* Not published: forget the marks so the retry is not taken for a duplicate. */
     sc_redis_batch_reset(batch);

@@ -456,8 +456,9 @@ static int replay_mark(struct ingest_replay *r, struct replay_batch *b)
             redisReply *rep = sc_redis_batch_reply(r->redis_batch, idx++);
             if (!rep || rep->type == REDIS_REPLY_ERROR)
                 return SC_EIO;
-            bool is_new = rep->type == REDIS_REPLY_NIL;
-            if (rep->type == REDIS_REPLY_STRING) {
+            bool is_new = ingest_mark_is_new(rep->type == REDIS_REPLY_NIL, rep->str,
+                                             rep->len, NULL);
+            if (!is_new && rep->type == REDIS_REPLY_STRING) {
                 size_t value_len = replay_mark_value(r, b, j, i, value, sizeof(value));
                 is_new = rep->len == value_len && memcmp(rep->str, value, value_len) == 0;
             }

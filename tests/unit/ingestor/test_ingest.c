@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <stdbool.h>
 #include <cmocka.h>
@@ -60,11 +61,30 @@ static void test_top_keys(void **state)
     assert_true(recv);
 }
 
+static void test_mark_is_new(void **state)
+{
+    (void)state;
+    char own[64], other[64];
+    ingest_mark_attempt(own, sizeof(own));
+    ingest_mark_attempt(other, sizeof(other));
+    assert_string_not_equal(own, other); /* every attempt has its own prefix */
+    char v[96];
+    assert_true(ingest_mark_is_new(true, NULL, 0, own)); /* no mark: new */
+    snprintf(v, sizeof(v), "%s3", other); /* an unfinished attempt's mark */
+    assert_true(ingest_mark_is_new(false, v, strlen(v), own));
+    snprintf(v, sizeof(v), "%s3", own); /* the same id earlier in this batch */
+    assert_false(ingest_mark_is_new(false, v, strlen(v), own));
+    assert_false(ingest_mark_is_new(false, "1", 1, own));         /* published before */
+    assert_false(ingest_mark_is_new(false, "1234.5.6", 8, NULL)); /* a replay's mark */
+    assert_false(ingest_mark_is_new(false, "p", 1, NULL)); /* too short to be ours */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalise),
         cmocka_unit_test(test_seen_key),
+        cmocka_unit_test(test_mark_is_new),
         cmocka_unit_test(test_top_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
