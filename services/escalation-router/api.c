@@ -61,6 +61,14 @@ static json_t *parse_body(const struct sc_http_request *req,
     return body;
 }
 
+/* The preamble of every write handler: the bearer token, then a JSON object body.
+ * @returns the body (new reference), or NULL with resp already filled. */
+static json_t *authorised_body(struct router_api *api, const struct sc_http_request *req,
+                               struct sc_http_response *resp)
+{
+    return authorised(api, req, resp) ? parse_body(req, resp) : NULL;
+}
+
 static const char *body_str(json_t *body, const char *key, struct sc_http_response *resp)
 {
     const char *v = json_string_value(json_object_get(body, key));
@@ -197,9 +205,7 @@ static void h_assign(void *opaque, const struct sc_http_request *req,
                      struct sc_http_response *resp)
 {
     struct router_api *api = opaque;
-    if (!authorised(api, req, resp))
-        return;
-    json_t *body = parse_body(req, resp);
+    json_t *body = authorised_body(api, req, resp);
     if (!body)
         return;
     const char *customer = body_str(body, "customer", resp);
@@ -230,9 +236,7 @@ static void h_resolve(void *opaque, const struct sc_http_request *req,
                       struct sc_http_response *resp)
 {
     struct router_api *api = opaque;
-    if (!authorised(api, req, resp))
-        return;
-    json_t *body = parse_body(req, resp);
+    json_t *body = authorised_body(api, req, resp);
     if (!body)
         return;
     const char *customer = body_str(body, "customer", resp);
@@ -271,9 +275,7 @@ static void h_agents(void *opaque, const struct sc_http_request *req,
                      struct sc_http_response *resp)
 {
     struct router_api *api = opaque;
-    if (!authorised(api, req, resp))
-        return;
-    json_t *body = parse_body(req, resp);
+    json_t *body = authorised_body(api, req, resp);
     if (!body)
         return;
     const char *agent = body_str(body, "agent", resp);
@@ -334,9 +336,7 @@ static void h_incident_resolve(void *opaque, const struct sc_http_request *req,
                                struct sc_http_response *resp)
 {
     struct router_api *api = opaque;
-    if (!authorised(api, req, resp))
-        return;
-    json_t *body = parse_body(req, resp);
+    json_t *body = authorised_body(api, req, resp);
     if (!body)
         return;
     const char *id = body_str(body, "id", resp);
@@ -502,9 +502,7 @@ static void h_quiet_set(void *opaque, const struct sc_http_request *req,
                         struct sc_http_response *resp)
 {
     struct router_api *api = opaque;
-    if (!authorised(api, req, resp))
-        return;
-    json_t *body = parse_body(req, resp);
+    json_t *body = authorised_body(api, req, resp);
     if (!body)
         return;
     json_t *reg = json_object_get(body, "region");
