@@ -128,7 +128,9 @@ static void test_429_pauses_every_replica(void **state)
     e2e_start_redis(e);
     e2e_start_broker(e, NULL);
     char window[32];
-    snprintf(window, sizeof(window), "%d", e2e_ms(5000));
+    /* Long enough that the first wave always lands inside one window on a loaded machine.
+     */
+    snprintf(window, sizeof(window), "%d", e2e_ms(10000));
     const char *peer_args[] = {"--port", "0",           "--token", RSP_TOKEN, "--limit",
                                "8",      "--window-ms", window,    NULL};
     struct e2e_proc *peer = e2e_start_tool(e, "platform-peer", peer_args);
@@ -138,6 +140,9 @@ static void test_429_pauses_every_replica(void **state)
     const char *env[] = {"RATE_ACCOUNT_PER_MIN=1000000", "RATE_ACCOUNT_BURST=1000", NULL};
     struct e2e_proc *a = start_responder(e, peer_port, env);
     struct e2e_proc *b = start_responder(e, peer_port, env);
+    /* b's join rebalanced the group: wait until a has its partitions again, so the first
+     * wave is sent at once rather than spread over the rebalance. */
+    assert_true(e2e_wait_http_status(e, e2e_proc_port(a), "/readyz", 200, 30000));
 
     char *ids[WAVE1 + WAVE2 + 1] = {0};
     for (int i = 0; i < WAVE1 + WAVE2; i++) {
