@@ -14,6 +14,9 @@
 # STACK_STOP_TIMEOUT (seconds each may take to exit after SIGTERM, default 15),
 # STACK_PARTITIONS (default 8), LOG_LEVEL (services, default info), STACK_API_TOKEN (bearer
 # token of the router's case API and the responder's agent API, default local-dev-token).
+# STACK_FETCH_WAIT_MS (consumers' fetch.wait.max.ms, default 2: the dev broker holds an empty
+# fetch for the whole wait even when data arrives) and STACK_LINGER_MS (producers' linger.ms,
+# default 1) trade a little CPU for latency; both measured in docs/benchmarks/pipeline.md.
 # Every process is started in its own session (so Ctrl-C reaches only this script, which then
 # stops them in order) and a trap stops whatever is still running on any exit.
 set -u -o pipefail
@@ -310,7 +313,8 @@ COMMON_ENV=(
     LOG_LEVEL="${LOG_LEVEL:-info}"
     KAFKA_SESSION_TIMEOUT_MS=6000
     KAFKA_HEARTBEAT_INTERVAL_MS=500
-    KAFKA_FETCH_WAIT_MAX_MS=10
+    KAFKA_FETCH_WAIT_MAX_MS="${STACK_FETCH_WAIT_MS:-2}"
+    KAFKA_LINGER_MS="${STACK_LINGER_MS:-1}"
     KAFKA_STATISTICS_INTERVAL_MS=1000
 )
 

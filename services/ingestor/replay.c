@@ -597,8 +597,16 @@ int ingest_replay_step(struct ingest_replay *r)
         if (r->conf.rate > 0) {
             double elapsed = (double)(sc_now_ms() - r->started_ms) / 1000.0;
             double allowed = elapsed * r->conf.rate - (double)r->lines;
-            if (allowed < 1)
+            if (allowed < 1) {
+                /* Paced: wait for the next line's turn here (at most a few ms, serving
+                 * delivery reports meanwhile) so a fixed rate goes out smoothly rather
+                 * than in bursts at the service loop's idle period. */
+                double next_s = ((double)r->lines + 1.0) / r->conf.rate - elapsed;
+                int wait_ms = (int)(next_s * 1000.0) + 1;
+                sc_producer_poll(r->conf.svc->producer, wait_ms < 5 ? wait_ms : 5);
                 budget = 0;
+                work = 1;
+            }
             else if (allowed < (double)budget)
                 budget = (size_t)allowed;
         }
