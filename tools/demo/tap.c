@@ -79,6 +79,9 @@ struct tap_post {
     int n_replies;   /* replies requested in reply to it */
     int n_delivered; /* of those, how many have a delivery */
     int64_t last_delivery_ts;
+    int64_t inbound_ts;    /* broker timestamps per hop, for SC_TAP_LATENCY_FILE; 0 unknown */
+    int64_t classified_ts;
+    int64_t outbound_ts; /* first reply requested for it */
     bool outcome;
 };
 
@@ -269,6 +272,7 @@ static void tap_message(struct tap *tap, enum tap_topic topic,
             struct tap_post *post = tap_post_get(tap, id);
             if (!post->in) {
                 post->in = true;
+                post->inbound_ts = ts;
                 tap->posts_in++;
                 int64_t ms;
                 const char *received = tap_str(ev, "received_at");
@@ -285,6 +289,7 @@ static void tap_message(struct tap *tap, enum tap_topic topic,
                 break;
             struct tap_post *post = tap_post_get(tap, id);
             if (post->intent < 0) {
+                post->classified_ts = ts;
                 post->intent = tap_intent_index(tap, intent);
                 tap->intents[post->intent].n++;
             }
@@ -323,6 +328,8 @@ static void tap_message(struct tap *tap, enum tap_topic topic,
             if (in_reply_to) {
                 reply->post = tap_post_get(tap, in_reply_to);
                 reply->post->n_replies++;
+                if (!reply->post->outbound_ts || ts < reply->post->outbound_ts)
+                    reply->post->outbound_ts = ts;
                 if (reply->status != TAP_ST_NONE) {
                     reply->post->n_delivered++;
                     if (reply->delivered_ts > reply->post->last_delivery_ts)
@@ -470,8 +477,10 @@ static struct tap_latency tap_latency(const struct tap *tap)
 {
     struct tap_latency lat = {0};
     int64_t *v = sc_malloc((tap->posts.len + 1) * sizeof(*v));
-    /* For latency analysis: SC_TAP_LATENCY_FILE gets "received_ms latency_ms replied"
-     * rows. */
+    /* For latency analysis: SC_TAP_LATENCY_FILE gets one row per post: "received_ms
+     * latency_ms replied", then the broker timestamps (ms) of its hops: posts.inbound,
+     * posts.classified, its case event, its first replies.outbound, its last delivery
+     * (0 when it has none). */
     const char *dump_path = getenv("SC_TAP_LATENCY_FILE");
     FILE *dump = dump_path ? fopen(dump_path, "w") : NULL;
     for (size_t i = 0; i < tap->posts.cap; i++) {
@@ -487,8 +496,12 @@ static struct tap_latency tap_latency(const struct tap *tap)
             lat.last_ms = end;
         v[lat.n++] = end - post->received_ms;
         if (dump)
-            fprintf(dump, "%" PRId64 " %" PRId64 " %d\n", post->received_ms,
-                    end - post->received_ms, post->n_replies > 0);
+            fprintf(dump,
+                    "%" PRId64 " %" PRId64 " %d %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64
+                    " %" PRId64 "\n",
+                    post->received_ms, end - post->received_ms, post->n_replies > 0,
+                    post->inbound_ts, post->classified_ts, post->case_ts, post->outbound_ts,
+                    post->n_replies > 0 ? post->last_delivery_ts : 0);
     }
     if (dump)
         fclose(dump);
