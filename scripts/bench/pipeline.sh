@@ -130,7 +130,8 @@ fi
 run_stack() {
     local name="$1" count="$2" rate="$3"
     say "3/4 whole pipeline: DEMO_COUNT=$count DEMO_RATE=$rate scripts/stack.sh demo"
-    STACK_RSS_FILE="$LOGS/$name.rss" DEMO_COUNT="$count" DEMO_RATE="$rate" LOG_LEVEL=warning \
+    STACK_RSS_FILE="$LOGS/$name.rss" SC_TAP_LATENCY_FILE="$LOGS/$name.latency" \
+        DEMO_COUNT="$count" DEMO_RATE="$rate" LOG_LEVEL=warning \
         ./scripts/stack.sh demo "$BIN" >"$LOGS/$name.log" 2>"$LOGS/$name.err"
     local rc=$?
     [ "$rc" -eq 0 ] || say "stack.sh demo exited with status $rc (see .demo/bench/$name.err)"
@@ -153,6 +154,33 @@ if want pipeline; then
     LAT_P99=$(lat_field "$LOGS/pipeline-latency.log" 2)
     LAT_RATE=$(lat_field "$LOGS/pipeline-latency.log" 3)
 fi
+
+# hops FILE: markdown rows of p50/p90/p99/max per hop from a tap latency file (columns:
+# received, latency, replied, then the broker timestamps of posts.inbound, posts.classified,
+# the case event, the first replies.outbound and the last delivery).
+hops() {
+    [ -s "$1" ] || return 0
+    local spec name to from only
+    for spec in "ingestor (receive → posts.inbound):4:1:0" \
+        "classifier (posts.inbound → posts.classified):5:4:0" \
+        "escalation-router (posts.classified → case event):6:5:0" \
+        "responder (replies.outbound → delivery report), replied posts:8:7:1" \
+        "end to end (receive → last outcome):0:0:0"; do
+        IFS=: read -r name to from only <<<"$spec"
+        awk -v to="$to" -v from="$from" -v only="$only" '
+            only == 1 && !$3 { next }
+            to == 0 { print $2; next }
+            $to != 0 && $from != 0 { print $to - $from }' "$1" | sort -n |
+            awk -v name="$name" '
+                { a[++k] = $1 }
+                END {
+                    if (!k) exit
+                    printf "| %s | %d | %d | %d | %d | %d |\n", name, k,
+                        a[int((k * 50 + 99) / 100)], a[int((k * 90 + 99) / 100)],
+                        a[int((k * 99 + 99) / 100)], a[k]
+                }'
+    done
+}
 
 # ------------------------------------------------------------------ the table
 
@@ -211,6 +239,12 @@ measured here, never asserted in tests.
   other work on the machine competes with it: figures are lower bounds.
 
 $TABLE
+
+Latency by hop at the fixed offered load (ms, from the Kafka timestamps the producers set):
+
+| hop | posts | p50 | p90 | p99 | max |
+| --- | ---: | ---: | ---: | ---: | ---: |
+$(hops "$LOGS/pipeline-latency.latency")
 
 How each figure is taken:
 
