@@ -204,13 +204,17 @@ stop_group() {
 stop_all() {
     [ "$CLEANED" = 1 ] && return 0
     CLEANED=1
-    # STACK_RSS_FILE=path: "<name> <VmHWM kB>" of each service before it stops (make bench).
+    # STACK_RSS_FILE=path: "<name> <VmHWM kB> <CPU seconds>" of each process before it
+    # stops (make bench).
     if [ -n "${STACK_RSS_FILE:-}" ]; then
-        local svc hwm
-        for svc in ingestor classifier escalation-router responder; do
+        local svc hwm cpu tck
+        tck=$(getconf CLK_TCK)
+        for svc in ingestor classifier escalation-router responder devbroker redis reply-sink; do
             hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' \
                 "/proc/$(pid_of "$svc")/status" 2>/dev/null)
-            echo "$svc ${hwm:-?}"
+            cpu=$(awk -v t="$tck" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' \
+                "/proc/$(pid_of "$svc")/stat" 2>/dev/null)
+            echo "$svc ${hwm:-?} ${cpu:-?}"
         done >"$STACK_RSS_FILE"
     fi
     stop_group ingestor

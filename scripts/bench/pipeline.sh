@@ -182,6 +182,18 @@ hops() {
     done
 }
 
+# cpu_rows: per process, CPU seconds in the backlog run and microseconds per unique post.
+cpu_rows() {
+    local f="$LOGS/pipeline-throughput.rss" posts
+    [ -s "$f" ] || return 0
+    posts=$(sed -n 's/^posts in:[[:space:]]*\([0-9]*\).*/\1/p' "$LOGS/pipeline-throughput.log" |
+        tail -n 1)
+    [ -n "$posts" ] && [ "$posts" -gt 0 ] || return 0
+    awk -v posts="$posts" '$3 ~ /^[0-9.]+$/ {
+            printf "| %s | %.2f | %.1f |\n", $1, $3, $3 * 1e6 / posts; total += $3 }
+        END { printf "| **all processes** | %.2f | **%.1f** |\n", total, total * 1e6 / posts }' "$f"
+}
+
 # ------------------------------------------------------------------ the table
 
 ratio() { # rate -> "0.123" against the broker baseline
@@ -239,6 +251,14 @@ measured here, never asserted in tests.
   other work on the machine competes with it: figures are lower bounds.
 
 $TABLE
+
+CPU by process in the backlog run (user + system time from /proc, whole run including
+start-up; the two cores give 2,000,000 µs of CPU per second, so 25,000 posts/s needs all
+processes together under 80 µs per post):
+
+| process | CPU s | µs per post |
+| --- | ---: | ---: |
+$(cpu_rows)
 
 Latency by hop at the fixed offered load (ms, from the Kafka timestamps the producers set):
 
