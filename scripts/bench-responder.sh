@@ -8,10 +8,14 @@
 # 3. replies/s through the responder service: a backlog of BENCH_COUNT agent replies on
 #    replies.outbound (dev broker), one socialcare-responder with RATE_LIMITS=false sending
 #    to the peer's Mastodon API, timed from its first reported reply to the last
-#    (socialcare_responder_replies_total{status="sent"} on /metrics).
+#    (socialcare_responder_replies_total{status="sent"} on /metrics), with the CPU seconds
+#    each process used meanwhile and the replies per CPU-second of the responder.
 # Environment: BENCH_COUNT (default 50000), BENCH_DECISIONS (default 1000000),
-# BENCH_CONNECTIONS (the service's REPLY_MAX_CONNECTIONS, default 16), BENCH_PERF=FILE
-# (record the responder with `perf record -g` and write the report's top to FILE).
+# BENCH_ONLY=service (only the service measurement),
+# BENCH_CONNECTIONS (the service's REPLY_MAX_CONNECTIONS, default 16),
+# BENCH_PEER_THREADS (the peer's epoll threads, default 2; 0 = a thread per connection),
+# BENCH_PERF=FILE (record the responder with `perf record -g`; FILE gets the samples per
+# thread and the hottest symbols).
 # Everything it started is stopped on exit.
 set -euo pipefail
 BIN=${1:-build-rsp-rel/bin}
@@ -29,6 +33,12 @@ cleanup() {
 trap cleanup EXIT
 
 now_ms() { date +%s%3N; }
+
+# CPU seconds (user + system, all threads) a process has used so far.
+cpu_s() {
+    awk -v t="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null ||
+        echo 0
+}
 
 wait_for() { # file needle seconds
     local deadline=$(($(date +%s) + $3))
@@ -58,26 +68,33 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
 done
 [ "${ok:-0}" = 1 ] || { echo "bench-responder: redis-server did not start" >&2; exit 1; }
 
-echo "== rate-limit decisions against redis-server ($DECISIONS decisions)"
-"$BIN/socialcare-responder-bench" ratelimit --redis "redis://127.0.0.1:$RPORT/0" \
-    --decisions "$DECISIONS" --per-call 64 --pipeline 16 2>/dev/null
-redis-cli -p "$RPORT" flushall >/dev/null
+if [ "${BENCH_ONLY:-}" != service ]; then
+    echo "== rate-limit decisions against redis-server ($DECISIONS decisions)"
+    "$BIN/socialcare-responder-bench" ratelimit --redis "redis://127.0.0.1:$RPORT/0" \
+        --decisions "$DECISIONS" --per-call 64 --pipeline 16 2>/dev/null
+    redis-cli -p "$RPORT" flushall >/dev/null
+fi
 
-"$BIN/socialcare-platform-peer" --port 0 --token bench-token >"$WORK/peer.out" \
+"$BIN/socialcare-platform-peer" --port 0 --token bench-token \
+    --threads "${BENCH_PEER_THREADS:-2}" >"$WORK/peer.out" \
     2>"$WORK/peer.err" &
-PIDS+=($!)
+PEER_PID=$!
+PIDS+=($PEER_PID)
 wait_for "$WORK/peer.out" "ready port=" 10
 PPORT=$(sed -n 's/.* ready port=\([0-9]*\).*/\1/p' "$WORK/peer.out" | head -n 1)
 
-echo "== platform client to the local peer (30000 replies each, 16 connections)"
-for p in mastodon x generic; do
-    "$BIN/socialcare-responder-bench" send --url "http://127.0.0.1:$PPORT" --platform "$p" \
-        --token bench-token --replies 30000 --connections 16 2>/dev/null
-done
+if [ "${BENCH_ONLY:-}" != service ]; then
+    echo "== platform client to the local peer (30000 replies each, 16 connections)"
+    for p in mastodon x generic; do
+        "$BIN/socialcare-responder-bench" send --url "http://127.0.0.1:$PPORT" \
+            --platform "$p" --token bench-token --replies 30000 --connections 16 2>/dev/null
+    done
+fi
 
 "$BIN/socialcare-devbroker" --partitions 4 --bootstrap-file "$WORK/bootstrap" \
     --log-level warning >"$WORK/broker.out" 2>"$WORK/broker.err" &
-PIDS+=($!)
+BROKER_PID=$!
+PIDS+=($BROKER_PID)
 wait_for "$WORK/broker.out" "ready" 30
 BOOTSTRAP=$(cat "$WORK/bootstrap")
 
@@ -93,8 +110,10 @@ env KAFKA_BROKERS="$BOOTSTRAP" REDIS_URL="redis://127.0.0.1:$RPORT/0" HTTP_PORT=
     REPLY_MAX_CONNECTIONS=${BENCH_CONNECTIONS:-16} ${PERF[@]+"${PERF[@]}"} "$BIN/socialcare-responder" \
     >"$WORK/responder.out" \
     2>"$WORK/responder.err" &
-PIDS+=($!)
+SVC_PID=$!
+PIDS+=($SVC_PID)
 wait_for "$WORK/responder.out" "ready port=" 30
+if [ -n "${BENCH_PERF:-}" ]; then SVC_PID=$(pgrep -P "$SVC_PID" | head -n 1); fi
 SPORT=$(sed -n 's/.* ready port=\([0-9]*\).*/\1/p' "$WORK/responder.out" | head -n 1)
 sent() {
     curl -s "http://127.0.0.1:$SPORT/metrics" |
@@ -103,19 +122,32 @@ sent() {
 }
 first=0
 start=0
+cpu0=()
 deadline=$(($(date +%s) + 600))
 while :; do
     n=$(sent)
     n=${n:-0}
-    if [ "$first" = 0 ] && [ "$n" -gt 0 ]; then first=$n; start=$(now_ms); fi
+    if [ "$first" = 0 ] && [ "$n" -gt 0 ]; then
+        first=$n
+        start=$(now_ms)
+        cpu0=("$(cpu_s "$SVC_PID")" "$(cpu_s "$PEER_PID")" "$(cpu_s "$RPID")" "$(cpu_s "$BROKER_PID")")
+    fi
     [ "$n" -ge "$COUNT" ] && break
     if (($(date +%s) > deadline)); then echo "bench-responder: timed out at $n" >&2; exit 1; fi
     sleep 0.02
 done
 end=$(now_ms)
+cpu1=("$(cpu_s "$SVC_PID")" "$(cpu_s "$PEER_PID")" "$(cpu_s "$RPID")" "$(cpu_s "$BROKER_PID")")
 ms=$((end - start))
 [ "$ms" -gt 0 ] || ms=1
-echo "{\"bench\":\"service\",\"replies\":$COUNT,\"timed\":$((COUNT - first)),\"ms\":$ms,\"replies_per_s\":$(((COUNT - first) * 1000 / ms))}"
+# CPU seconds each process used while timed, and the responder's replies per CPU-second
+# (with perf attached the responder's figure includes nothing of perf itself).
+cpu=$(awk -v a="${cpu0[*]}" -v b="${cpu1[*]}" -v n=$((COUNT - first)) 'BEGIN {
+    split(a, x, " "); split(b, y, " ");
+    r = y[1] - x[1]; p = y[2] - x[2]; d = y[3] - x[3]; k = y[4] - x[4];
+    printf "\"cpu_s\":{\"responder\":%.2f,\"peer\":%.2f,\"redis\":%.2f,\"broker\":%.2f},", r, p, d, k;
+    printf "\"replies_per_responder_cpu_s\":%d", (r > 0 ? n / r : 0) }')
+echo "{\"bench\":\"service\",\"replies\":$COUNT,\"timed\":$((COUNT - first)),\"ms\":$ms,\"replies_per_s\":$(((COUNT - first) * 1000 / ms)),$cpu,\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
 curl -s "http://127.0.0.1:$PPORT/stats"
 echo
 curl -s "http://127.0.0.1:$SPORT/metrics" |
@@ -124,6 +156,12 @@ curl -s "http://127.0.0.1:$SPORT/metrics" |
 if [ -n "${BENCH_PERF:-}" ]; then
     kill -INT "${PIDS[${#PIDS[@]} - 1]}" 2>/dev/null || true
     wait "${PIDS[${#PIDS[@]} - 1]}" 2>/dev/null || true
-    perf report -i "$WORK/perf.data" --children --stdio -g none 2>/dev/null |
-        grep -v '^#' | grep '%' | head -60 >"$BENCH_PERF"
+    {
+        echo "# samples per thread"
+        perf report -i "$WORK/perf.data" --no-children --stdio -g none --sort comm 2>/dev/null |
+            grep -v '^#' | grep '%'
+        echo "# hottest symbols (self)"
+        perf report -i "$WORK/perf.data" --no-children --stdio -g none --sort comm,dso,sym \
+            2>/dev/null | grep -v '^#' | grep '%' | head -60
+    } >"$BENCH_PERF"
 fi

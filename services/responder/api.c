@@ -144,6 +144,11 @@ static void api_reply(void *opaque, const struct sc_http_request *req,
     char reason[256], review[96];
     if (sc_event_validate(reply, SC_EVENT_REPLY, NULL, reason, sizeof(reason)) != 0) {
         sc_http_json_error(resp, 422, "invalid_reply", reason);
+    } else if (json_object_get(reply, "account") &&
+               (!json_is_string(json_object_get(reply, "account")) ||
+                !responder_account_known(rs, sc_event_str(reply, "platform"),
+                                         sc_event_str(reply, "account")))) {
+        sc_http_json_error(resp, 422, "invalid_reply", "invalid_value: account");
     } else if (api_check_policy(rs, reply, resp, review, sizeof(review))) {
         if (api_produce(rs, reply) != 0) {
             api_unavailable(resp, "reply could not be queued; retry");

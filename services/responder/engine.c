@@ -6,12 +6,23 @@
  * into a Redis sorted set instead of sleeping, and reports each final outcome on
  * replies.delivered.
  *
+ * Pipeline: the service thread decides a batch (parse, both Redis rounds), then hands it
+ * to the sender thread (the platform sends) and that to the recorder thread (ledger,
+ * receipts), each with its own Redis connection, and takes the next batch meanwhile. The
+ * batch's delivery group is held (one extra pending send) until the recorder is done, so
+ * the service loop stores its offsets only after its receipts were acknowledged, as for
+ * a synchronous callback. A reply whose id is still in a batch ahead (a redelivered
+ * copy) is deferred briefly rather than decided twice at once.
+ *
  * Exactly once: sent:{id} (whole reply) and sent:{id}#k (part k) are written only after
  * the platform accepted; sending:{id}#k is written before each attempt and removed when
  * the platform answered "no". A part with a marker but no ledger has an unknown outcome:
  * Mastodon and the webhook get the same Idempotency-Key, Bluesky the same record key, X
- * refuses a duplicate tweet with 403 (= sent); an X direct message has none of these, so
- * it is held for review instead of being sent a second time. */
+ * refuses a duplicate tweet with 403 (= sent); an X or Bluesky direct message has none of
+ * these, so it is held for review instead of being sent a second time. A Bluesky direct
+ * message first looks up the conversation (a round that sends nothing). */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +62,8 @@ struct item {
     bool has_region, has_auto, has_rate;
     bool check_marker; /* the prepare round read this reply's sending: marker */
     bool marker_set;   /* the prepare round set it; not attempted yet */
+    bool lookup;       /* this round asks for the Bluesky conversation (sends nothing) */
+    char convo[128];   /* Bluesky direct message: the conversation with the customer */
 };
 
 /* Buffers reused from batch to batch (no large allocation per batch). */
@@ -59,29 +72,76 @@ struct rate_slot {
     const char *interval;
 };
 
-struct responder_scratch {
+/* One batch on its way through the pipeline: the main thread decides it, the sender
+ * thread sends it, the recorder thread records it and reports the receipts. */
+struct responder_job {
     struct item *items;
-    size_t cap_items;
-    struct platform_send *sends;
+    size_t cap_items, count;
+    uint64_t *ids;        /* sorted hashes of its reply ids (duplicates in flight) */
+    _Atomic size_t n_ids; /* 0 once the recorder is done with it */
+    struct sc_delivery *delivery; /* held (pending + 1) until the recorder is done */
+    int rc;
+};
+
+/* A pipeline thread with a one-job slot. */
+struct responder_stage {
+    struct responder *rs;
+    pthread_t thread;
+    bool started, quit;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct responder_job *job; /* NULL = idle */
+    struct sc_redis *redis;    /* the thread's own connection */
+    struct sc_redis_batch *batch;
+    void (*run)(struct responder_stage *stage, struct responder_job *job);
+    struct responder_stage *next; /* NULL: the last stage releases the job */
+};
+
+#define RESPONDER_JOBS 3 /* decide, send, record: one job per stage */
+
+struct responder_scratch {
+    struct responder_job jobs[RESPONDER_JOBS];
+    unsigned long long seq;      /* batches started (job = seq % RESPONDER_JOBS) */
+    struct platform_send *sends; /* sender thread */
     size_t *owner;
     size_t cap_sends;
+    int64_t *paused_until; /* sender thread: per account (responder_account_slot) */
     struct rate_slot slots[RATELIMIT_MAX_PER_CALL];
     struct item *rate_items[RATELIMIT_MAX_PER_CALL];
     const char *argv[8 * RATELIMIT_MAX_PER_CALL];
     size_t lens[8 * RATELIMIT_MAX_PER_CALL];
+    struct responder_stage sender, recorder;
 };
 
-static struct responder_scratch *responder_scratch(struct responder *rs, size_t items,
-                                                   size_t sends)
+static struct responder_scratch *responder_scratch(struct responder *rs)
 {
     if (!rs->scratch)
         rs->scratch = sc_calloc(1, sizeof(*rs->scratch));
-    struct responder_scratch *sc = rs->scratch;
-    if (items > sc->cap_items) {
-        sc_free(sc->items);
-        sc->items = sc_malloc(items * sizeof(*sc->items));
-        sc->cap_items = items;
+    return rs->scratch;
+}
+
+static void responder_job_reserve(struct responder_job *job, size_t items)
+{
+    if (items > job->cap_items) {
+        sc_free(job->items);
+        sc_free(job->ids);
+        job->items = sc_malloc(items * sizeof(*job->items));
+        job->ids = sc_malloc(items * sizeof(*job->ids));
+        job->cap_items = items;
     }
+}
+
+/* The slot of an account in paused_until: the defaults, then the named ones. */
+static size_t responder_account_slot(const struct responder *rs,
+                                     const struct platform_account *a)
+{
+    if (a >= rs->accounts && a < rs->accounts + POLICY_PLATFORM_COUNT)
+        return (size_t)(a - rs->accounts);
+    return POLICY_PLATFORM_COUNT + (size_t)(a - rs->extra);
+}
+
+static void responder_sends_reserve(struct responder_scratch *sc, size_t sends)
+{
     if (sends > sc->cap_sends) {
         sc_free(sc->sends);
         sc_free(sc->owner);
@@ -89,25 +149,38 @@ static struct responder_scratch *responder_scratch(struct responder *rs, size_t 
         sc->owner = sc_malloc(sends * sizeof(*sc->owner));
         sc->cap_sends = sends;
     }
-    return sc;
 }
 
-void responder_engine_free(struct responder *rs)
+/* The named account "<platform>:<account>" among the extra ones, or NULL. */
+static const struct platform_account *
+responder_extra(const struct responder *rs, const char *platform, const char *account)
 {
-    if (!rs->scratch)
-        return;
-    sc_free(rs->scratch->items);
-    sc_free(rs->scratch->sends);
-    sc_free(rs->scratch->owner);
-    sc_free(rs->scratch);
-    rs->scratch = NULL;
+    if (!platform || !account || !account[0])
+        return NULL;
+    size_t pl = strlen(platform);
+    for (size_t i = 0; i < rs->n_extra; i++) {
+        const char *name = rs->extra[i].name;
+        if (strncmp(name, platform, pl) == 0 && name[pl] == ':' &&
+            strcmp(name + pl + 1, account) == 0)
+            return &rs->extra[i];
+    }
+    return NULL;
 }
 
-const struct platform_account *responder_account(const struct responder *rs,
-                                                 const char *platform)
+const struct platform_account *
+responder_account(const struct responder *rs, const char *platform, const char *account)
 {
+    const struct platform_account *named = responder_extra(rs, platform, account);
+    if (named)
+        return named;
     enum policy_platform p = policy_platform_of(platform);
     return rs->native[p] ? &rs->accounts[p] : &rs->accounts[POLICY_GENERIC];
+}
+
+bool responder_account_known(const struct responder *rs, const char *platform,
+                             const char *account)
+{
+    return !account || !account[0] || responder_extra(rs, platform, account) != NULL;
 }
 
 static bool responder_bool(const json_t *reply, const char *key)
@@ -207,10 +280,12 @@ static bool responder_reply_bad(const redisReply *r)
 }
 
 /* True when an unknown earlier outcome of message k must not be retried blindly: an X
- * direct message (no idempotency key, no duplicate refusal). */
+ * or Bluesky direct message (no idempotency key, no duplicate refusal). */
 static bool responder_unknown_is_risky(const struct item *it, size_t k)
 {
-    return it->account->platform == POLICY_X && it->plan.msgs[k].dm;
+    return (it->account->platform == POLICY_X ||
+            it->account->platform == POLICY_BLUESKY) &&
+           it->plan.msgs[k].dm;
 }
 
 /* Keeps the id to report: the first public post's, else the first direct message's. */
@@ -289,7 +364,8 @@ static int responder_decide(struct responder *rs, struct item *items, size_t n)
             continue;
         it->id = sc_event_str(it->reply, "reply_id");
         it->customer = sc_event_str(it->reply, "customer");
-        it->account = responder_account(rs, sc_event_str(it->reply, "platform"));
+        it->account = responder_account(rs, sc_event_str(it->reply, "platform"),
+                                        sc_event_str(it->reply, "account"));
         snprintf(key, sizeof(key), "sent:{%s}", it->id);
         it->r_ledger = sc_redis_batch_count(b);
         responder_add(b, 2, (const char *[]){"GET", key});
@@ -405,7 +481,7 @@ static int responder_prepare(struct responder *rs, struct item *items, size_t n)
     char key[700], mttl[24];
     char ai[32], wi[32], ab[32], ci[32], cb[32];
     snprintf(mttl, sizeof(mttl), "%d", RESPONDER_MARKER_TTL_S);
-    struct responder_scratch *scr = responder_scratch(rs, 0, 0);
+    struct responder_scratch *scr = responder_scratch(rs);
     struct rate_chunk rc_chunk = {.slots = scr->slots,
                                   .items = scr->rate_items,
                                   .argv = scr->argv,
@@ -545,13 +621,15 @@ static void responder_bluesky_refresh(struct responder *rs)
 }
 
 /* Sends the next message of every pending reply, round after round. */
-static int responder_send(struct responder *rs, struct item *items, size_t n)
+static int responder_send(struct responder_stage *lane, struct item *items, size_t n)
 {
-    struct responder_scratch *scr = responder_scratch(rs, 0, n);
+    struct responder *rs = lane->rs;
+    struct responder_scratch *scr = responder_scratch(rs);
+    responder_sends_reserve(scr, n);
     struct platform_send *sends = scr->sends;
     size_t *owner = scr->owner;
     memset(sends, 0, n * sizeof(*sends));
-    struct sc_redis_batch *b = rs->batch;
+    struct sc_redis_batch *b = lane->batch;
     char key[700], val[400], ttl[24], err[160];
     bool refresh_session = false;
     int rc = 0;
@@ -564,6 +642,15 @@ static int responder_send(struct responder *rs, struct item *items, size_t n)
             struct item *it = &items[i];
             if (it->state != IT_PENDING)
                 continue;
+            /* a platform pause seen by an earlier round (this batch's or a previous
+             * one's, which may have ended after this batch's rate-limit check) */
+            int64_t until = scr->paused_until[responder_account_slot(rs, it->account)];
+            if (until > now) {
+                it->state = IT_DEFER;
+                it->defer_ms = until - now;
+                it->defer_reason = "paused";
+                continue;
+            }
             const struct policy_msg *m = &it->plan.msgs[it->next];
             const char *platform = sc_event_str(it->reply, "platform");
             char pkey[600];
@@ -586,8 +673,13 @@ static int responder_send(struct responder *rs, struct item *items, size_t n)
                 .root_uri = sc_event_str(it->reply, "root_uri"),
                 .root_cid = sc_event_str(it->reply, "root_cid"),
                 .recipient = responder_strip(it->customer, platform),
+                .convo_id = it->convo[0] ? it->convo : NULL,
                 .now_ms = now,
             };
+            /* a Bluesky direct message needs its conversation first (a round of its own
+             * that sends nothing: no marker for it) */
+            it->lookup =
+                m->dm && it->account->platform == POLICY_BLUESKY && !it->convo[0];
             if (m->dm && it->account->platform == POLICY_MASTODON)
                 msg.in_reply_to = orig;
             if (!msg.root_uri && threaded) { /* the thread's root is what we answered */
@@ -605,6 +697,8 @@ static int responder_send(struct responder *rs, struct item *items, size_t n)
                 continue;
             }
             owner[ns++] = i;
+            if (it->lookup)
+                continue;
             if (it->marker_set) { /* set in the prepare round trip */
                 it->marker_set = false;
                 continue;
@@ -615,7 +709,7 @@ static int responder_send(struct responder *rs, struct item *items, size_t n)
         if (ns == 0)
             break;
         /* markers first: an attempt is never made without one */
-        if ((rc = sc_redis_batch_run(rs->svc.redis, b)) != 0) {
+        if ((rc = sc_redis_batch_run(lane->redis, b)) != 0) {
             for (size_t s = 0; s < ns; s++)
                 platform_request_free(&sends[s].req);
             break;
@@ -639,6 +733,10 @@ static int responder_send(struct responder *rs, struct item *items, size_t n)
                                sizeof(cust));
                 snprintf(ms, sizeof(ms), "%lld", (long long)pause_ms);
                 responder_add_eval(b, &rs->pause, 1, 2, (const char *[]){pause, ms});
+                int64_t *until =
+                    &scr->paused_until[responder_account_slot(rs, it->account)];
+                if (now + pause_ms > *until)
+                    *until = now + pause_ms;
                 sc_metric_inc(rs->m_paused, SC_LABELS(it->account->name));
                 sc_log(SC_LOG_NOTICE, "RATE",
                        "account %s paused for %lld ms by the platform", it->account->name,
@@ -648,6 +746,12 @@ static int responder_send(struct responder *rs, struct item *items, size_t n)
                 sc_metric_set(rs->m_tokens, SC_LABELS(it->account->name),
                               (double)res->rl.remaining);
             snprintf(key, sizeof(key), "sending:{%s}#%zu", it->id, it->next);
+            if (it->lookup && res->verdict == SEND_VERDICT_SENT) {
+                snprintf(it->convo, sizeof(it->convo), "%s", res->convo_id);
+                continue; /* the message itself goes in the next round */
+            }
+            if (it->lookup && res->transport_error) /* nothing was sent */
+                responder_add(b, 2, (const char *[]){"DEL", key});
             if (res->verdict == SEND_VERDICT_SENT) {
                 if (res->duplicate && it->account->platform == POLICY_BLUESKY) {
                     char rkey[14], pkey[600];
@@ -693,8 +797,8 @@ static int responder_send(struct responder *rs, struct item *items, size_t n)
                     it->state = IT_FAILED;
                 } else {
                     it->state = IT_DEFER;
-                    it->defer_ms =
-                        responder_backoff_ms(it->attempts, res->rl.retry_after_s);
+                    it->defer_ms = responder_backoff_ms(
+                        it->attempts, ratelimit_retry_after_s(&res->rl, now));
                     it->defer_reason = res->transport_error ? "transport"
                                        : res->expired_token ? "session"
                                                             : "server_error";
@@ -712,7 +816,7 @@ static int responder_send(struct responder *rs, struct item *items, size_t n)
             refresh_session = false;
             responder_bluesky_refresh(rs);
         }
-        if ((rc = sc_redis_batch_run(rs->svc.redis, b)) != 0)
+        if ((rc = sc_redis_batch_run(lane->redis, b)) != 0)
             break;
         if (sc_lifecycle_stopping())
             break;
@@ -721,9 +825,10 @@ static int responder_send(struct responder *rs, struct item *items, size_t n)
 }
 
 /* Final round: whole-reply ledger, held and deferred entries, claimed entries done. */
-static int responder_record(struct responder *rs, struct item *items, size_t n)
+static int responder_record(struct responder_stage *lane, struct item *items, size_t n)
 {
-    struct sc_redis_batch *b = rs->batch;
+    struct responder *rs = lane->rs;
+    struct sc_redis_batch *b = lane->batch;
     char key[700], ttl[24], delay[24];
     snprintf(ttl, sizeof(ttl), "%d", RESPONDER_SENT_TTL_S);
     sc_redis_batch_reset(b);
@@ -776,7 +881,7 @@ static int responder_record(struct responder *rs, struct item *items, size_t n)
     }
     if (sc_redis_batch_count(b) == 0)
         return 0;
-    int rc = sc_redis_batch_run(rs->svc.redis, b);
+    int rc = sc_redis_batch_run(lane->redis, b);
     for (size_t i = 0; rc == 0 && i < sc_redis_batch_count(b); i++)
         if (responder_reply_bad(sc_redis_batch_reply(b, i)))
             rc = SC_EIO;
@@ -799,11 +904,158 @@ static const char *responder_status(enum item_state s)
     }
 }
 
+/* FNV-1a of a reply id (a collision only defers a reply briefly). */
+static uint64_t responder_id_hash(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *c = (const unsigned char *)id; *c; c++)
+        h = (h ^ *c) * 1099511628211ULL;
+    return h;
+}
+
+static int responder_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* True when a reply with this id is in a batch still ahead in the pipeline (being sent or
+ * recorded): its ledger entry may not be written yet. Main thread. */
+static bool responder_in_flight(struct responder_scratch *scr, const struct item *it,
+                                const struct responder_job *self)
+{
+    uint64_t h = 0;
+    bool hashed = false;
+    for (size_t j = 0; j < RESPONDER_JOBS; j++) {
+        const struct responder_job *job = &scr->jobs[j];
+        size_t n = atomic_load(&job->n_ids);
+        if (job == self || n == 0)
+            continue;
+        if (!hashed) {
+            h = responder_id_hash(it->id);
+            hashed = true;
+        }
+        if (bsearch(&h, job->ids, n, sizeof(h), responder_cmp_u64))
+            return true;
+    }
+    return false;
+}
+
+/* Replies whose earlier copy is still in the pipeline wait in the deferred queue, so one
+ * reply is never decided twice at the same time (main thread, after the decide round). */
+static void responder_defer_in_flight(struct responder *rs, struct responder_job *job)
+{
+    struct responder_scratch *scr = responder_scratch(rs);
+    for (size_t i = 0; i < job->count; i++) {
+        struct item *it = &job->items[i];
+        if (it->reply && it->state == IT_PENDING && responder_in_flight(scr, it, job)) {
+            it->state = IT_DEFER;
+            it->defer_ms = 100;
+            it->defer_reason = "in_flight";
+            policy_plan_free(&it->plan);
+            memset(&it->plan, 0, sizeof(it->plan));
+        }
+    }
+}
+
+/* Notes the ids of a job about to leave the main thread. */
+static void responder_job_ids(struct responder_job *job)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < job->count; i++)
+        if (job->items[i].reply && job->items[i].id)
+            job->ids[n++] = responder_id_hash(job->items[i].id);
+    qsort(job->ids, n, sizeof(*job->ids), responder_cmp_u64);
+    atomic_store(&job->n_ids, n);
+}
+
+static void responder_job_free_items(struct responder_job *job)
+{
+    for (size_t i = 0; i < job->count; i++) {
+        json_decref(job->items[i].reply);
+        job->items[i].reply = NULL;
+        policy_plan_free(&job->items[i].plan);
+    }
+    job->count = 0;
+}
+
+/* Hands a job to a stage, waiting until the stage's previous job left it. */
+static void responder_stage_put(struct responder_stage *stage, struct responder_job *job)
+{
+    pthread_mutex_lock(&stage->mu);
+    while (stage->job)
+        pthread_cond_wait(&stage->cv, &stage->mu);
+    stage->job = job;
+    pthread_cond_broadcast(&stage->cv);
+    pthread_mutex_unlock(&stage->mu);
+}
+
+static void *responder_stage_main(void *arg)
+{
+    struct responder_stage *stage = arg;
+    pthread_mutex_lock(&stage->mu);
+    for (;;) {
+        while (!stage->job && !stage->quit)
+            pthread_cond_wait(&stage->cv, &stage->mu);
+        if (!stage->job)
+            break;
+        struct responder_job *job = stage->job;
+        pthread_mutex_unlock(&stage->mu);
+        stage->run(stage, job);
+        pthread_mutex_lock(&stage->mu);
+        stage->job = NULL;
+        pthread_cond_broadcast(&stage->cv);
+    }
+    pthread_mutex_unlock(&stage->mu);
+    return NULL;
+}
+
+/* Sender thread: every message of every pending reply. */
+static void responder_stage_send(struct responder_stage *stage, struct responder_job *job)
+{
+    job->rc = responder_send(stage, job->items, job->count);
+    for (size_t i = 0; job->rc == 0 && i < job->count; i++)
+        if (job->items[i].state == IT_PENDING)
+            job->rc = SC_EAGAIN; /* stopping mid-thread: consumed again after restart */
+    responder_stage_put(stage->next, job);
+}
+
+/* Recorder thread: ledger, held and deferred entries, receipts; then the batch's
+ * delivery group is released (its offsets may be stored once the receipts are acked). */
+static void responder_stage_record(struct responder_stage *stage,
+                                   struct responder_job *job)
+{
+    struct responder *rs = stage->rs;
+    int rc = job->rc;
+    if (rc == 0)
+        rc = responder_record(stage, job->items, job->count);
+    for (size_t i = 0; i < job->count && rc == 0; i++) {
+        struct item *it = &job->items[i];
+        const char *status = responder_status(it->state);
+        if (it->reply && status)
+            rc = responder_publish_receipt(rs, it->reply, status, it->post_id,
+                                           it->attempts, it->error, job->delivery);
+    }
+    responder_job_free_items(job);
+    atomic_store(&job->n_ids, 0);
+    struct sc_delivery *delivery = job->delivery;
+    job->delivery = NULL;
+    if (rc != 0) /* the loop rewinds the batch and consumes it again */
+        atomic_fetch_add(&delivery->failed, 1);
+    /* last: once pending reaches 0 the loop may store the offsets and reuse the group */
+    atomic_fetch_sub(&delivery->pending, 1);
+}
+
 static int responder_process(struct responder *rs, rd_kafka_message_t **msgs, size_t n,
                              struct sc_delivery *delivery)
 {
     size_t max_claim = (size_t)rs->conf.batch_deferred;
-    struct item *items = responder_scratch(rs, n + max_claim, 0)->items;
+    struct responder_scratch *scr = responder_scratch(rs);
+    /* free: the job RESPONDER_JOBS batches ago left the recorder before the previous
+     * batch could enter the sender */
+    struct responder_job *job = &scr->jobs[scr->seq % RESPONDER_JOBS];
+    responder_job_reserve(job, n + max_claim);
+    struct item *items = job->items;
     memset(items, 0, (n + max_claim) * sizeof(*items));
     size_t count = 0;
     int rc = 0;
@@ -823,39 +1075,110 @@ static int responder_process(struct responder *rs, rd_kafka_message_t **msgs, si
     int64_t now = sc_wall_ms();
     if (rc == 0 && (n == 0 || now - rs->last_claim_ms >= 50)) {
         rs->last_claim_ms = now;
-        rc = responder_claim(rs, items + count, &count, max_claim);
+        rc = responder_claim(rs, items, &count, max_claim);
     }
+    job->count = count;
     if (rc == 0)
         rc = responder_decide(rs, items, count);
     if (rc == 0)
+        responder_defer_in_flight(rs, job);
+    if (rc == 0)
         rc = responder_prepare(rs, items, count);
-    if (rc == 0)
-        rc = responder_send(rs, items, count);
-    if (rc == 0) {
-        for (size_t i = 0; i < count; i++)
-            if (items[i].state == IT_PENDING)
-                rc = SC_EAGAIN; /* stopping mid-thread: consumed again after restart */
+    if (rc != 0) {
+        responder_job_free_items(job);
+        return rc;
     }
-    if (rc == 0)
-        rc = responder_record(rs, items, count);
-    for (size_t i = 0; i < count && rc == 0; i++) {
-        struct item *it = &items[i];
-        const char *status = responder_status(it->state);
-        if (it->reply && status)
-            rc = responder_publish_receipt(rs, it->reply, status, it->post_id,
-                                           it->attempts, it->error, delivery);
-    }
-    for (size_t i = 0; i < count; i++) {
-        json_decref(items[i].reply);
-        policy_plan_free(&items[i].plan);
-    }
-    return rc;
+    /* the rest runs on the sender and recorder threads while this thread takes the next
+     * batch; the group stays pending until the recorder is done with it */
+    responder_job_ids(job);
+    job->rc = 0;
+    job->delivery = delivery;
+    atomic_fetch_add(&delivery->pending, 1);
+    scr->seq++;
+    responder_stage_put(&scr->sender, job);
+    return 0;
 }
 
 int responder_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
                     struct sc_delivery *delivery)
 {
     return responder_process(opaque, msgs, n, delivery);
+}
+
+static int
+responder_stage_start(struct responder *rs, struct responder_stage *stage,
+                      const char *name,
+                      void (*run)(struct responder_stage *, struct responder_job *),
+                      struct responder_stage *next, char *errstr, size_t errstr_size)
+{
+    stage->rs = rs;
+    stage->run = run;
+    stage->next = next;
+    stage->redis = sc_redis_new(rs->conf.common.redis_url, 2000, errstr, errstr_size);
+    if (!stage->redis)
+        return SC_EINVAL;
+    sc_redis_script_register(stage->redis, &rs->pause);
+    sc_redis_script_register(stage->redis, &rs->defer);
+    stage->batch = sc_redis_batch_new();
+    pthread_mutex_init(&stage->mu, NULL);
+    pthread_cond_init(&stage->cv, NULL);
+    if (pthread_create(&stage->thread, NULL, responder_stage_main, stage) != 0) {
+        snprintf(errstr, errstr_size, "cannot start an engine thread");
+        return SC_EIO;
+    }
+    pthread_setname_np(stage->thread, name); /* top -H, perf */
+    stage->started = true;
+    return 0;
+}
+
+int responder_engine_start(struct responder *rs, char *errstr, size_t errstr_size)
+{
+    struct responder_scratch *scr = responder_scratch(rs);
+    scr->paused_until =
+        sc_calloc(POLICY_PLATFORM_COUNT + rs->n_extra, sizeof(*scr->paused_until));
+    int rc = responder_stage_start(rs, &scr->recorder, "rsp-record",
+                                   responder_stage_record, NULL, errstr, errstr_size);
+    if (rc == 0)
+        rc = responder_stage_start(rs, &scr->sender, "rsp-send", responder_stage_send,
+                                   &scr->recorder, errstr, errstr_size);
+    return rc;
+}
+
+static void responder_stage_stop(struct responder_stage *stage)
+{
+    if (stage->started) {
+        pthread_mutex_lock(&stage->mu);
+        stage->quit = true;
+        pthread_cond_broadcast(&stage->cv);
+        pthread_mutex_unlock(&stage->mu);
+        pthread_join(stage->thread, NULL); /* a job in hand is finished first */
+        pthread_mutex_destroy(&stage->mu);
+        pthread_cond_destroy(&stage->cv);
+        stage->started = false;
+    }
+    sc_redis_batch_free(stage->batch);
+    stage->batch = NULL;
+    sc_redis_free(stage->redis);
+    stage->redis = NULL;
+}
+
+void responder_engine_free(struct responder *rs)
+{
+    struct responder_scratch *scr = rs->scratch;
+    if (!scr)
+        return;
+    responder_stage_stop(&scr->sender); /* first: it hands jobs to the recorder */
+    responder_stage_stop(&scr->recorder);
+    for (size_t j = 0; j < RESPONDER_JOBS; j++) {
+        responder_job_free_items(&scr->jobs[j]);
+        sc_free(scr->jobs[j].items);
+        sc_free(scr->jobs[j].ids);
+    }
+    sc_free(scr->sends);
+    sc_free(scr->owner);
+    sc_free(scr->paused_until);
+    sc_free(scr);
+    rs->scratch = NULL;
 }
 
 int responder_idle(void *opaque)

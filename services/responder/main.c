@@ -4,7 +4,9 @@
  * limits, holds risky replies for review, suppresses automatic ones in quiet mode, and
  * reports each outcome on replies.delivered. Agents use the API described in docs/api.md.
  * This file loads the configuration and wires engine.c and api.c to the service loop. */
+#include <ctype.h>
 #include <curl/curl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,12 @@ static const struct sc_config_item responder_items[] = {
     {"BLUESKY_APP_PASSWORD", SC_CFG_SECRET, "", 0, -1,
      "Bluesky app password (a session is created at start); BLUESKY_APP_PASSWORD_FILE",
      CFG(bluesky_password)},
+    {"REPLY_ACCOUNTS_FILE", SC_CFG_STRING, "", 0, -1,
+     "JSON file of further Mastodon and X accounts, {\"x:support\":{\"token\":\"...\"}, "
+     "\"mastodon:press\":{\"url\":\"https://...\",\"token\":\"...\"}} (url defaults to "
+     "MASTODON_URL / X_API_URL); a reply with \"account\":\"support\" goes out from "
+     "x:support, other replies from the default account; empty = none",
+     CFG(accounts_file)},
     {"RATE_LIMITS", SC_CFG_BOOL, "true", 0, -1,
      "Shared rate limits (GCRA in Redis) per platform account and per customer",
      CFG(rate_limits)},
@@ -125,6 +133,87 @@ static void responder_setup_accounts(struct responder *rs)
                                      .customer_burst = (int)c->rate_customer_burst};
 }
 
+static bool responder_name_ok(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("_.-", *s))
+            return false;
+    return true;
+}
+
+int responder_load_accounts(struct responder *rs, char *errstr, size_t errstr_size)
+{
+    const char *path = rs->conf.accounts_file;
+    if (!path || !path[0])
+        return 0;
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(root)) {
+        snprintf(errstr, errstr_size, "REPLY_ACCOUNTS_FILE: %s",
+                 root ? "not a JSON object" : jerr.text);
+        json_decref(root);
+        return SC_EINVAL;
+    }
+    rs->extra = sc_calloc(json_object_size(root) + 1, sizeof(*rs->extra));
+    const char *key;
+    json_t *v;
+    int rc = 0;
+    json_object_foreach(root, key, v)
+    {
+        const char *colon = strchr(key, ':');
+        enum policy_platform p = POLICY_GENERIC;
+        if (colon && (size_t)(colon - key) == 1 && key[0] == 'x')
+            p = POLICY_X;
+        else if (colon && (size_t)(colon - key) == 8 && strncmp(key, "mastodon", 8) == 0)
+            p = POLICY_MASTODON;
+        const char *token = json_string_value(json_object_get(v, "token"));
+        const char *url = json_string_value(json_object_get(v, "url"));
+        if (!url)
+            url = p == POLICY_X ? rs->conf.x_api_url : rs->conf.mastodon_url;
+        if (p == POLICY_GENERIC || !responder_name_ok(colon + 1) ||
+            strcmp(colon + 1, "default") == 0) {
+            snprintf(errstr, errstr_size,
+                     "REPLY_ACCOUNTS_FILE: \"%.80s\" is not \"x:<name>\" or "
+                     "\"mastodon:<name>\" (name: letters, digits, _ . -; not default)",
+                     key);
+            rc = SC_EINVAL;
+        } else if (!json_is_object(v) || !token || !token[0]) {
+            snprintf(errstr, errstr_size, "REPLY_ACCOUNTS_FILE: %.80s: token missing",
+                     key);
+            rc = SC_EINVAL;
+        } else if (!url || !url[0]) {
+            snprintf(errstr, errstr_size,
+                     "REPLY_ACCOUNTS_FILE: %.80s: url missing (and no default API URL)",
+                     key);
+            rc = SC_EINVAL;
+        }
+        if (rc != 0)
+            break;
+        rs->extra[rs->n_extra++] = (struct platform_account){.platform = p,
+                                                             .name = sc_strdup(key),
+                                                             .base_url = sc_strdup(url),
+                                                             .token = sc_strdup(token)};
+    }
+    json_decref(root);
+    for (size_t i = 0; rc == 0 && i < rs->n_extra; i++)
+        sc_log(SC_LOG_INFO, "MAIN", "platform account configured: %s", rs->extra[i].name);
+    return rc;
+}
+
+void responder_free_accounts(struct responder *rs)
+{
+    for (size_t i = 0; i < rs->n_extra; i++) {
+        sc_free((char *)rs->extra[i].name);
+        sc_free((char *)rs->extra[i].base_url);
+        sc_free((char *)rs->extra[i].token);
+    }
+    sc_free(rs->extra);
+    rs->extra = NULL;
+    rs->n_extra = 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct responder rs;
@@ -150,6 +239,8 @@ int main(int argc, char **argv)
                                    .use_redis = true};
     int exit_code = 1;
     responder_setup_accounts(&rs);
+    if (responder_load_accounts(&rs, errstr, sizeof(errstr)) != 0)
+        goto fail;
     if (sc_service_init(&rs.svc, &opts, &rs.conf.common, errstr, sizeof(errstr)) != 0)
         goto fail;
     if (rs.native[POLICY_BLUESKY]) {
@@ -215,6 +306,8 @@ int main(int argc, char **argv)
         if (rs.native[p] && p != POLICY_GENERIC)
             sc_log(SC_LOG_INFO, "MAIN", "platform API configured: %s",
                    rs.accounts[p].name);
+    if (responder_engine_start(&rs, errstr, sizeof(errstr)) != 0)
+        goto fail;
     if (sc_service_start(&rs.svc, errstr, sizeof(errstr)) != 0)
         goto fail;
     exit_code =
@@ -226,13 +319,14 @@ fail:
 out:
     sc_http_free(rs.svc.http);
     rs.svc.http = NULL;
+    responder_engine_free(&rs); /* its threads are idle: the loop drained */
     sc_service_cleanup(&rs.svc);
     sc_redis_free(rs.api_redis);
     platform_client_free(rs.client);
-    responder_engine_free(&rs);
     sc_redis_batch_free(rs.batch);
     sc_free(rs.bluesky_jwt);
     sc_free(rs.bluesky_did);
+    responder_free_accounts(&rs);
     sc_config_cleanup(responder_items, N_ITEMS, &rs.conf, 1);
     curl_global_cleanup();
     return exit_code;

@@ -91,8 +91,25 @@ int platform_build(const struct platform_account *account, const struct platform
             break;
         case POLICY_BLUESKY: {
             if (msg->dm) {
-                snprintf(err, err_size, "no direct messages on bluesky");
-                return SC_EINVAL;
+                if (!msg->recipient || !msg->recipient[0]) {
+                    snprintf(err, err_size, "direct message without a recipient");
+                    return SC_EINVAL;
+                }
+                if (!msg->convo_id) { /* the conversation with the customer first */
+                    char *did = curl_easy_escape(NULL, msg->recipient, 0);
+                    req->url = sc_asprintf(
+                        "%.*s/xrpc/chat.bsky.convo.getConvoForMembers?members=%s",
+                        (int)bl, base, did ? did : "");
+                    curl_free(did);
+                } else {
+                    req->url = sc_asprintf("%.*s/xrpc/chat.bsky.convo.sendMessage",
+                                           (int)bl, base);
+                    body = json_pack("{s:s,s:{s:s}}", "convoId", msg->convo_id, "message",
+                                     "text", msg->text);
+                }
+                platform_header(req,
+                                sc_strdup("atproto-proxy: " PLATFORM_BLUESKY_CHAT_PROXY));
+                break;
             }
             req->url =
                 sc_asprintf("%.*s/xrpc/com.atproto.repo.createRecord", (int)bl, base);
@@ -126,8 +143,10 @@ int platform_build(const struct platform_account *account, const struct platform
             platform_header(req, sc_asprintf("Idempotency-Key: %s", msg->key));
             break;
     }
-    req->body = platform_dump(body);
-    platform_header(req, sc_strdup("Content-Type: application/json"));
+    if (body) {
+        req->body = platform_dump(body);
+        platform_header(req, sc_strdup("Content-Type: application/json"));
+    }
     if (account->token && account->token[0])
         platform_header(req, sc_asprintf("Authorization: Bearer %s", account->token));
     if (account->platform == POLICY_GENERIC && account->secret && account->secret[0]) {
@@ -165,14 +184,16 @@ void platform_read(enum policy_platform platform, bool dm, long http_status,
     res->transport_error = false;
     res->duplicate = false;
     res->expired_token = false;
-    res->post_id[0] = res->cid[0] = res->error[0] = '\0';
+    res->lookup = false;
+    res->post_id[0] = res->cid[0] = res->error[0] = res->convo_id[0] = '\0';
     res->verdict = responder_verdict(true, http_status);
     char snippet[PLATFORM_RESPONSE_CAP + 1];
     size_t sl = body_len < PLATFORM_RESPONSE_CAP ? body_len : PLATFORM_RESPONSE_CAP;
     memcpy(snippet, body ? body : "", body ? sl : 0);
     snippet[body ? sl : 0] = '\0';
     if ((platform == POLICY_X && !dm && policy_x_duplicate(http_status, snippet)) ||
-        (platform == POLICY_BLUESKY && policy_bluesky_duplicate(http_status, snippet))) {
+        (platform == POLICY_BLUESKY && !dm &&
+         policy_bluesky_duplicate(http_status, snippet))) {
         res->verdict = SEND_VERDICT_SENT;
         res->duplicate = true;
         return;
@@ -192,6 +213,20 @@ void platform_read(enum policy_platform platform, bool dm, long http_status,
     if (platform == POLICY_X) {
         json_t *data = json_object_get(root, "data");
         id = json_string_value(json_object_get(data, dm ? "dm_event_id" : "id"));
+    } else if (platform == POLICY_BLUESKY && dm) {
+        json_t *convo = json_object_get(root, "convo");
+        if (convo) { /* getConvoForMembers */
+            const char *c = json_string_value(json_object_get(convo, "id"));
+            res->lookup = true;
+            snprintf(res->convo_id, sizeof(res->convo_id), "%s", c ? c : "");
+            if (!c || !c[0]) {
+                res->verdict = SEND_VERDICT_FAILED;
+                snprintf(res->error, sizeof(res->error),
+                         "conversation lookup without id");
+            }
+        } else {
+            id = json_string_value(json_object_get(root, "id"));
+        }
     } else if (platform == POLICY_BLUESKY) {
         id = json_string_value(json_object_get(root, "uri"));
         cid = json_string_value(json_object_get(root, "cid"));
@@ -296,6 +331,9 @@ static void platform_kind(const char *url, const char *body, enum policy_platfor
         *p = POLICY_X;
     } else if (strstr(url, "/xrpc/com.atproto.repo.createRecord")) {
         *p = POLICY_BLUESKY;
+    } else if (strstr(url, "/xrpc/chat.bsky.convo.")) {
+        *p = POLICY_BLUESKY;
+        *dm = true;
     } else {
         *p = POLICY_GENERIC;
     }
@@ -328,7 +366,10 @@ void platform_send_round(struct platform_client *client, struct platform_send *s
             t->headers = curl_slist_append(t->headers, sends[i].req.headers[h]);
         curl_easy_setopt(t->easy, CURLOPT_URL, sends[i].req.url);
         curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
-        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, sends[i].req.body);
+        if (sends[i].req.body)
+            curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, sends[i].req.body);
+        else
+            curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
         curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, client->timeout_ms);
         curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, platform_on_write);

@@ -1,7 +1,9 @@
 /* The responder's platform clients: builds each platform's documented request for one
  * message (Mastodon POST /api/v1/statuses, X API v2 POST /2/tweets and
  * /2/dm_conversations/with/:participant_id/messages, Bluesky
- * com.atproto.repo.createRecord, a generic signed webhook), reads the platform's answer
+ * com.atproto.repo.createRecord, and for a Bluesky direct message
+ * chat.bsky.convo.getConvoForMembers then chat.bsky.convo.sendMessage through the
+ * atproto-proxy header, a generic signed webhook), reads the platform's answer
  * (post id, rate-limit headers, duplicate refusals) and sends many messages at once with
  * libcurl multi. Building and reading are pure; only platform_send_round does I/O. */
 #ifndef RESPONDER_PLATFORM_H
@@ -35,14 +37,18 @@ struct platform_msg {
     const char *parent_cid;  /* Bluesky: cid of in_reply_to */
     const char *root_uri;    /* Bluesky: thread root (NULL = in_reply_to) */
     const char *root_cid;
-    const char *recipient; /* DM: X participant id */
+    const char *recipient; /* DM: X participant id, Bluesky DID */
+    const char *convo_id;  /* Bluesky DM: the conversation (NULL: look it up first) */
     int64_t now_ms;        /* createdAt, signature timestamp */
 };
+
+/* The service DID the chat.bsky endpoints are proxied to by the PDS. */
+#define PLATFORM_BLUESKY_CHAT_PROXY "did:web:api.bsky.chat#bsky_chat"
 
 /* A built request. */
 struct platform_request {
     char *url;
-    char *body;
+    char *body;       /* NULL for a GET */
     char *headers[6]; /* "Name: value", NULL-terminated */
 };
 
@@ -64,12 +70,16 @@ struct platform_result {
     bool transport_error;
     long http_status;
     struct ratelimit_headers rl;
-    char post_id[256]; /* Mastodon/X/generic id, X DM event id, Bluesky uri */
+    char post_id[256]; /* Mastodon/X/generic id, X DM event id, Bluesky uri or message
+                          id */
     char cid[128];     /* Bluesky */
+    bool lookup;       /* a Bluesky conversation lookup: convo_id, nothing was sent */
+    char convo_id[128];
     char error[160];
 };
 
-/* @brief Reads an answer (pure): verdict, duplicate refusal, post id. */
+/* @brief Reads an answer (pure): verdict, duplicate refusal, post id (for a Bluesky
+ * direct message: the conversation of a lookup, or the message id). */
 void platform_read(enum policy_platform platform, bool dm, long http_status,
                    const char *body, size_t body_len, struct platform_result *res);
 

@@ -249,6 +249,7 @@ const struct policy_limits policy_default_limits = {
     .bluesky_max = 300,
     .generic_max = 0,
     .thread_max_parts = 4,
+    .bluesky_dm_max = 1000,
 };
 
 size_t policy_length(enum policy_platform platform, const char *text)
@@ -274,7 +275,7 @@ size_t policy_limit(const struct policy_limits *limits, enum policy_platform pla
         case POLICY_MASTODON:
             return limits->mastodon_max; /* a direct message is a status too */
         case POLICY_BLUESKY:
-            return limits->bluesky_max;
+            return dm ? limits->bluesky_dm_max : limits->bluesky_max;
         default:
             return limits->generic_max;
     }
@@ -536,9 +537,10 @@ static char *policy_compose(const struct policy_input *in, const char *text, boo
                        sig && !has_sig ? sig : "");
 }
 
+/* X (dm_conversations), Mastodon (a direct-visibility status), Bluesky (chat.bsky). */
 static bool policy_dm_capable(enum policy_platform p)
 {
-    return p == POLICY_X || p == POLICY_MASTODON;
+    return p == POLICY_X || p == POLICY_MASTODON || p == POLICY_BLUESKY;
 }
 
 void policy_decide(const struct policy_input *in, const struct policy_limits *limits,
@@ -640,15 +642,45 @@ void policy_plan_free(struct policy_plan *plan)
     plan->n_msgs = 0;
 }
 
+/* Length of the suffix " (i/n)": ASCII, one unit per byte on every platform. */
+static size_t policy_suffix_len(size_t i, int n)
+{
+    char buf[48];
+    return (size_t)snprintf(buf, sizeof(buf), " (%zu/%d)", i, n);
+}
+
+/* Emits cur + " (i/n)" as part i, checked exactly against the limit. */
+static bool policy_emit(enum policy_platform platform, const char *cur, size_t cl,
+                        size_t limit, size_t *count, int n, char **parts)
+{
+    if ((int)*count >= n)
+        return false;
+    char *part = sc_asprintf("%.*s (%zu/%d)", (int)cl, cur, *count + 1, n);
+    if (policy_length(platform, part) > limit) {
+        sc_free(part);
+        return false;
+    }
+    parts[(*count)++] = part;
+    return true;
+}
+
 /* Tries to split into parts with the suffix " (i/n)"; returns the count, or 0 when more
- * than n parts are needed or a part cannot hold even one code point. */
+ * than n parts are needed or a part cannot hold even one code point.
+ *
+ * Linear in the text (a word longer than a part: n log n): each word is measured once on
+ * its own, and a part's length is the sum of its words' lengths plus one per space. The
+ * platforms' counts are additive across a space except where a code point joins the one
+ * before it (a ZWJ, a combining mark after the space), which only makes the real length
+ * smaller, so the sum is an upper bound; each part is still measured exactly before it
+ * is kept. */
 static size_t policy_split_n(enum policy_platform platform, const char *text,
                              size_t limit, int n, char **parts)
 {
     size_t count = 0, tl = strlen(text);
     char *cur = sc_malloc(tl + 40);
-    char *trial = sc_malloc(tl + 40);
-    size_t cl = 0;
+    char *word = sc_malloc(tl + 40);
+    size_t *cps = NULL; /* code point offsets of a word longer than a part */
+    size_t cl = 0, cur_len = 0;
     const char *s = text;
     while (*s) {
         while (*s == ' ')
@@ -656,67 +688,67 @@ static size_t policy_split_n(enum policy_platform platform, const char *text,
         if (!*s)
             break;
         size_t wl = strcspn(s, " ");
-        /* try to append the word to the current part */
-        size_t tlen = 0;
-        if (cl) {
-            memcpy(trial, cur, cl);
-            trial[cl] = ' ';
-            tlen = cl + 1;
-        }
-        memcpy(trial + tlen, s, wl);
-        tlen += wl;
-        snprintf(trial + tlen, 32, " (%zu/%d)", count + 1, n);
-        if (policy_length(platform, trial) <= limit) {
-            memcpy(cur, trial, tlen);
-            cl = tlen;
+        memcpy(word, s, wl);
+        word[wl] = '\0';
+        size_t w_len = policy_length(platform, word);
+        size_t suffix = policy_suffix_len(count + 1, n);
+        size_t with = (cl ? cur_len + 1 : 0) + w_len + suffix;
+        if (with <= limit) { /* append the word to the current part */
+            if (cl)
+                cur[cl++] = ' ';
+            memcpy(cur + cl, s, wl);
+            cl += wl;
+            cur_len = with - suffix;
             s += wl;
             continue;
         }
-        if (cl) { /* close the current part */
-            if ((int)count >= n)
+        if (cl) { /* close the current part; the word starts the next */
+            if (!policy_emit(platform, cur, cl, limit, &count, n, parts))
                 goto fail;
-            parts[count] = sc_asprintf("%.*s (%zu/%d)", (int)cl, cur, count + 1, n);
-            count++;
-            cl = 0;
+            cl = cur_len = 0;
             continue;
         }
-        /* a word longer than a part: cut at code point boundaries */
-        size_t take = 0, len;
-        for (;;) {
-            (void)policy_utf8((const unsigned char *)s + take, &len);
-            if (take + len > wl)
+        /* a word longer than a part: the longest prefix (at a code point boundary) that
+         * fits, by bisection over its code points */
+        if (!cps)
+            cps = sc_malloc((tl + 1) * sizeof(*cps));
+        size_t ncp = 0, len;
+        for (size_t off = 0; off < wl; off += len) {
+            (void)policy_utf8((const unsigned char *)s + off, &len);
+            if (off + len > wl)
                 break;
-            memcpy(trial, s, take + len);
-            snprintf(trial + take + len, 32, " (%zu/%d)", count + 1, n);
-            if (policy_length(platform, trial) > limit)
-                break;
-            take += len;
+            cps[ncp++] = off + len; /* prefix of ncp code points ends here */
         }
-        if (take == 0)
+        size_t lo = 0, hi = ncp + 1; /* lo fits (0 trivially), hi does not */
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            size_t bytes = cps[mid - 1];
+            memcpy(word, s, bytes);
+            snprintf(word + bytes, 40, " (%zu/%d)", count + 1, n);
+            if (policy_length(platform, word) <= limit)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        if (lo == 0)
             goto fail;
-        memcpy(cur, s, take);
-        cl = take;
+        size_t take = cps[lo - 1];
+        if (!policy_emit(platform, s, take, limit, &count, n, parts))
+            goto fail;
         s += take;
-        if ((int)count >= n)
-            goto fail;
-        parts[count] = sc_asprintf("%.*s (%zu/%d)", (int)cl, cur, count + 1, n);
-        count++;
-        cl = 0;
     }
-    if (cl) {
-        if ((int)count >= n)
-            goto fail;
-        parts[count] = sc_asprintf("%.*s (%zu/%d)", (int)cl, cur, count + 1, n);
-        count++;
-    }
+    if (cl && !policy_emit(platform, cur, cl, limit, &count, n, parts))
+        goto fail;
     sc_free(cur);
-    sc_free(trial);
+    sc_free(word);
+    sc_free(cps);
     return count;
 fail:
     for (size_t i = 0; i < count; i++)
         sc_free(parts[i]);
     sc_free(cur);
-    sc_free(trial);
+    sc_free(word);
+    sc_free(cps);
     return 0;
 }
 

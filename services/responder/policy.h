@@ -74,13 +74,14 @@ size_t policy_codepoints(const char *text);
 
 /* Limits per platform (configuration). */
 struct policy_limits {
-    size_t x_max;         /* 280 */
-    size_t x_dm_max;      /* 10000 */
-    size_t mastodon_max;  /* 500, or the server's configured limit */
-    size_t bluesky_max;   /* 300 graphemes */
-    size_t generic_max;   /* code points; 0 = unlimited */
-    int thread_max_parts; /* a long public reply may become up to this many parts; 1 =
-                             never split (hold for review instead) */
+    size_t x_max;          /* 280 */
+    size_t x_dm_max;       /* 10000 */
+    size_t mastodon_max;   /* 500, or the server's configured limit */
+    size_t bluesky_max;    /* 300 graphemes */
+    size_t generic_max;    /* code points; 0 = unlimited */
+    int thread_max_parts;  /* a long public reply may become up to this many parts; 1 =
+                              never split (hold for review instead) */
+    size_t bluesky_dm_max; /* 1000 graphemes (a chat.bsky.convo message) */
 };
 
 /* The defaults above, with thread_max_parts 4. */

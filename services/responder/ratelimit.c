@@ -3,6 +3,7 @@
 #include "ratelimit.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,7 @@ void ratelimit_headers_init(struct ratelimit_headers *h)
     h->remaining = -1;
     h->reset_ms = 0;
     h->retry_after_s = -1;
+    h->retry_at_ms = 0;
 }
 
 int64_t ratelimit_parse_iso8601(const char *s)
@@ -183,8 +185,13 @@ void ratelimit_header_line(struct ratelimit_headers *h, const char *line, size_t
         }
     } else if (nl == 11 && strncasecmp(line, "retry-after", 11) == 0) {
         long s = strtol(value, &end, 10);
-        if (end != value && s >= 0)
+        if (end != value && *end == '\0' && s >= 0) {
             h->retry_after_s = s;
+        } else { /* an HTTP-date ("Sun, 06 Nov 1994 08:49:37 GMT"); libcurl parses it */
+            time_t t = curl_getdate(value, NULL);
+            if (t > 0)
+                h->retry_at_ms = (int64_t)t * 1000;
+        }
     }
 #undef RL_IS
 }
@@ -195,9 +202,22 @@ int64_t ratelimit_pause_ms(long http_status, const struct ratelimit_headers *h,
     if (http_status != 429 && h->remaining != 0)
         return 0;
     int64_t ms = h->reset_ms > now_ms ? h->reset_ms - now_ms : 1000;
-    if (h->retry_after_s >= 0 && h->retry_after_s * 1000 > ms)
-        ms = h->retry_after_s * 1000;
+    long ra = ratelimit_retry_after_s(h, now_ms);
+    if (ra >= 0 && (int64_t)ra * 1000 > ms)
+        ms = (int64_t)ra * 1000;
     if (ms > 15 * 60 * 1000)
         ms = 15 * 60 * 1000;
     return ms;
+}
+
+long ratelimit_retry_after_s(const struct ratelimit_headers *h, int64_t now_ms)
+{
+    if (h->retry_after_s >= 0)
+        return h->retry_after_s;
+    if (h->retry_at_ms <= 0)
+        return -1;
+    if (h->retry_at_ms <= now_ms)
+        return 0;
+    int64_t s = (h->retry_at_ms - now_ms + 999) / 1000;
+    return s > 86400 ? 86400 : (long)s;
 }

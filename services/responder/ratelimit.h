@@ -57,8 +57,9 @@ void ratelimit_keys(const char *account, const char *customer, char *acct, char 
 struct ratelimit_headers {
     long limit;
     long remaining;
-    int64_t reset_ms; /* absolute wall-clock time of the reset */
-    long retry_after_s;
+    int64_t reset_ms;    /* absolute wall-clock time of the reset */
+    long retry_after_s;  /* Retry-After in seconds (-1 none) */
+    int64_t retry_at_ms; /* Retry-After as an HTTP-date: absolute time (0 none) */
 };
 
 /* @brief Clears h to "nothing known". */
@@ -67,7 +68,8 @@ void ratelimit_headers_init(struct ratelimit_headers *h);
 /* @brief Takes one response header line ("Name: value\r\n") into h: X's
  * x-rate-limit-{limit,remaining,reset} (reset in epoch seconds), Mastodon's
  * X-RateLimit-{Limit,Remaining,Reset} (reset an ISO 8601 time), Bluesky's
- * RateLimit-{Limit,Remaining,Reset} (epoch seconds) and Retry-After (seconds). */
+ * RateLimit-{Limit,Remaining,Reset} (epoch seconds) and Retry-After (seconds or an
+ * HTTP-date, RFC 9110). */
 void ratelimit_header_line(struct ratelimit_headers *h, const char *line, size_t len);
 
 /* @brief How long the account must pause after an answer, in ms from now_ms: until the
@@ -75,6 +77,10 @@ void ratelimit_header_line(struct ratelimit_headers *h, const char *line, size_t
  * Retry-After when larger); 0 when no pause is needed. Capped at 15 minutes. */
 int64_t ratelimit_pause_ms(long http_status, const struct ratelimit_headers *h,
                            int64_t now_ms);
+
+/* @brief Retry-After in whole seconds from now_ms (an HTTP-date rounded up), or -1 when
+ * the answer had none. */
+long ratelimit_retry_after_s(const struct ratelimit_headers *h, int64_t now_ms);
 
 /* @brief Parses an ISO 8601 UTC time ("2026-11-22T09:15:00.000Z", fraction optional) to
  * epoch ms. @returns the time, or -1 when malformed. */

@@ -34,6 +34,7 @@ struct responder_config {
     char *bluesky_url;
     char *bluesky_identifier;
     char *bluesky_password;
+    char *accounts_file;
     long long thread_max_parts;
     int rate_limits;
     double rate_account_per_min;
@@ -52,7 +53,9 @@ struct responder {
     struct platform_client *client;
     struct sc_redis_batch *batch;
     struct sc_redis *api_redis; /* the HTTP thread's own connection */
-    struct platform_account accounts[POLICY_PLATFORM_COUNT];
+    struct platform_account accounts[POLICY_PLATFORM_COUNT]; /* the default ones */
+    struct platform_account *extra; /* REPLY_ACCOUNTS_FILE: named "x:support", ... */
+    size_t n_extra;
     /* whether accounts[p] is the platform's own API (else the generic webhook) */
     bool native[POLICY_PLATFORM_COUNT];
     char *bluesky_jwt, *bluesky_did;
@@ -68,12 +71,26 @@ struct responder {
     struct sc_metric *m_api;    /* socialcare_responder_api_requests_total{op,result} */
     unsigned long long api_seq;
     int64_t last_claim_ms;             /* main thread */
-    struct responder_scratch *scratch; /* engine buffers, main thread */
+    struct responder_scratch *scratch; /* engine buffers and threads */
 };
 
-/* @brief The account a reply on this platform (event name) goes through. */
-const struct platform_account *responder_account(const struct responder *rs,
-                                                 const char *platform);
+/* @brief The account a reply on this platform (event name) goes through: the named
+ * account "<platform>:<account>" from REPLY_ACCOUNTS_FILE when account is non-empty and
+ * configured, else the platform's default account (or the webhook). */
+const struct platform_account *
+responder_account(const struct responder *rs, const char *platform, const char *account);
+
+/* @brief True when account (the reply's "account" field) is NULL, empty, or a
+ * configured account of platform (event name). */
+bool responder_account_known(const struct responder *rs, const char *platform,
+                             const char *account);
+
+/* @brief Loads REPLY_ACCOUNTS_FILE into rs->extra (see main.c). @returns 0, or SC_EINVAL
+ * with errstr. */
+int responder_load_accounts(struct responder *rs, char *errstr, size_t errstr_size);
+
+/* @brief Frees rs->extra. */
+void responder_free_accounts(struct responder *rs);
 
 /* @brief Policy input of a reply event (strings borrowed from reply). */
 void responder_policy_input(const struct responder *rs, const json_t *reply,
@@ -83,7 +100,14 @@ void responder_policy_input(const struct responder *rs, const json_t *reply,
 int responder_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
                     struct sc_delivery *delivery);
 
-/* @brief Frees the engine's reusable buffers. */
+/* @brief Starts the engine's sender and recorder threads (each with its own Redis
+ * connection): a batch is decided on the service thread, then sent and recorded on
+ * those while the service thread decides the next. @returns 0, or an error with errstr.
+ */
+int responder_engine_start(struct responder *rs, char *errstr, size_t errstr_size);
+
+/* @brief Stops the engine's threads (after sc_service_run returned: nothing is in
+ * flight) and frees its buffers. */
 void responder_engine_free(struct responder *rs);
 
 /* @brief Service idle callback: re-drives due deferred replies. */

@@ -3,11 +3,14 @@
  * signatures). Replies on replies.outbound become: a Mastodon reply with the mention
  * added; an X reply too long for 280 as a numbered thread, each part answering the one
  * before; personal data on X moved to a direct message to the author with a public
- * invitation; a Bluesky reply with root and parent refs; personal data on Bluesky held;
- * a Facebook reply through the signed webhook; an automatic reply with a link held, then
- * approved through the agent API and sent; quiet mode for a region suppressing an
- * automatic reply but not an agent's. 5xx answers are retried with backoff until sent.
- * An expired Bluesky session is renewed and the replies that met it are sent. */
+ * invitation; a Bluesky reply with root and parent refs; personal data on Bluesky moved
+ * to a chat message (chat.bsky.convo, through the atproto-proxy header) with a public
+ * invitation; personal data for a webhook platform held (then rejected); a Facebook reply
+ * through the signed webhook; an automatic reply with a link held, then approved through
+ * the agent API and sent; quiet mode for a region suppressing an automatic reply but not
+ * an agent's. 5xx answers are retried with backoff until sent. An expired Bluesky session
+ * is renewed and the replies that met it are sent. Replies naming a further account
+ * (REPLY_ACCOUNTS_FILE) go out with that account's token, others with the default's. */
 #include "responder_common.h"
 
 struct stack {
@@ -36,9 +39,22 @@ static void test_platforms(void **state)
 {
     struct e2e *e = *state;
     struct stack st;
-    const char *peer_args[] = {"--port",   "0",           "--token", RSP_TOKEN,
-                               "--secret", "hook-secret", NULL};
-    stack_start(e, &st, peer_args, NULL);
+    const char *peer_args[] = {"--port",        "0",           "--token",
+                               RSP_TOKEN,       "--secret",    "hook-secret",
+                               "--extra-token", "support-tok", "--extra-token",
+                               "press-tok",     NULL};
+    /* further accounts: x:support and mastodon:press (REPLY_ACCOUNTS_FILE) */
+    char accounts[512], accounts_env[600];
+    snprintf(accounts, sizeof(accounts), "%s/accounts.json", e2e_tmpdir(e));
+    FILE *f = fopen(accounts, "w");
+    assert_non_null(f);
+    fputs("{\"x:support\":{\"token\":\"support-tok\"},"
+          "\"mastodon:press\":{\"token\":\"press-tok\"}}",
+          f);
+    fclose(f);
+    snprintf(accounts_env, sizeof(accounts_env), "REPLY_ACCOUNTS_FILE=%s", accounts);
+    const char *extra_env[] = {accounts_env, NULL};
+    stack_start(e, &st, peer_args, extra_env);
 
     char long_text[1000] = "";
     for (int i = 0; i < 40; i++)
@@ -60,11 +76,20 @@ static void test_platforms(void **state)
          "sent"},
         {"b-pii", "bluesky", "bluesky:did:plc:cust2",
          "at://did:plc:cust2/app.bsky.feed.post/p2", "public",
-         "Call us at +44 20 7946 0958 any time", "agent:7", NULL, "held_for_review"},
+         "Call us at +44 20 7946 0958 any time", "agent:7",
+         "{\"in_reply_to_cid\":\"bafycust2\",\"handle\":\"cy.bsky.social\"}", "sent"},
         {"fb1", "facebook", "facebook:77", "facebook:444", "public", "Thanks, Sam!",
          "agent:7", NULL, "sent"},
+        {"fb-pii", "facebook", "facebook:78", "facebook:445", "public",
+         "Call us at +44 20 7946 0958 any time", "agent:7", NULL, "held_for_review"},
         {"auto-link", "mastodon", "mastodon:503", "mastodon:555", "public",
          "Status page: https://status.example.com", "auto", NULL, "held_for_review"},
+        {"x-support", "x", "x:604", "x:666", "public", "Support desk here", "agent:7",
+         "{\"account\":\"support\"}", "sent"},
+        {"m-press", "mastodon", "mastodon:504", "mastodon:556", "public",
+         "Press office here", "agent:7", "{\"account\":\"press\"}", "sent"},
+        {"x-nobody", "x", "x:605", "x:667", "public", "Default desk here", "agent:7",
+         "{\"account\":\"nobody\"}", "sent"},
     };
     size_t n = sizeof(replies) / sizeof(replies[0]);
     const char *ids[16];
@@ -127,7 +152,26 @@ static void test_platforms(void **state)
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(reply, "root"), "cid")),
         "bafycust");
+    /* Bluesky personal data: a chat message to the author, a public invitation */
     assert_int_equal(rsp_find_posts(posts, "bluesky", "7946", found, 8), 0);
+    assert_int_equal(rsp_find_posts(posts, "bluesky_dm", "7946", found, 8), 1);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(found[0], "extra"), "recipient")),
+                        "did:plc:cust2");
+    assert_int_equal(rsp_find_posts(posts, "bluesky", "direct message", found, 8), 1);
+    assert_non_null(
+        strstr(json_string_value(json_object_get(found[0], "text")), "@cy.bsky.social"));
+    /* several accounts: a reply goes out from the account it names, else the default */
+    assert_int_equal(rsp_find_posts(posts, "x", "Support desk here", found, 8), 1);
+    assert_string_equal(json_string_value(json_object_get(found[0], "token")),
+                        "support-tok");
+    assert_int_equal(rsp_find_posts(posts, "mastodon", "Press office here", found, 8), 1);
+    assert_string_equal(json_string_value(json_object_get(found[0], "token")),
+                        "press-tok");
+    assert_int_equal(rsp_find_posts(posts, "x", "Default desk here", found, 8), 1);
+    assert_string_equal(json_string_value(json_object_get(found[0], "token")), RSP_TOKEN);
+    assert_int_equal(rsp_find_posts(posts, "mastodon", "delivery", found, 8), 1);
+    assert_string_equal(json_string_value(json_object_get(found[0], "token")), RSP_TOKEN);
     /* the webhook (signature checked by the peer) */
     assert_int_equal(rsp_find_posts(posts, "hook", "Thanks, Sam", found, 8), 1);
     assert_int_equal(rsp_find_posts(posts, "mastodon", "status.example", found, 8), 0);
@@ -151,17 +195,17 @@ static void test_platforms(void **state)
                      202);
     e2e_http_resp_cleanup(&resp);
     assert_int_equal(rsp_api(st.port, "POST", "/v1/held/reject",
-                             "{\"reply_id\":\"b-pii\"}", RSP_API_TOKEN, &resp),
+                             "{\"reply_id\":\"fb-pii\"}", RSP_API_TOKEN, &resp),
                      200);
     e2e_http_resp_cleanup(&resp);
     assert_int_equal(rsp_api(st.port, "POST", "/v1/held/reject",
-                             "{\"reply_id\":\"b-pii\"}", RSP_API_TOKEN, &resp),
+                             "{\"reply_id\":\"fb-pii\"}", RSP_API_TOKEN, &resp),
                      404);
     e2e_http_resp_cleanup(&resp);
     const char *after[] = {"auto-link", NULL};
     struct rsp_wait w2 = {st.coll, after, "sent"};
     assert_true(e2e_wait_until(e, rsp_all_have, &w2, 30000));
-    const char *rejected[] = {"b-pii", NULL};
+    const char *rejected[] = {"fb-pii", NULL};
     struct rsp_wait w3 = {st.coll, rejected, "failed"};
     assert_true(e2e_wait_until(e, rsp_all_have, &w3, 30000));
     posts = rsp_peer_posts(st.peer_port);
@@ -272,8 +316,8 @@ static void test_api_validation(void **state)
     e2e_http_resp_cleanup(&resp);
     assert_int_equal(
         rsp_api(st.port, "POST", "/v1/replies",
-                "{\"case_id\":\"c1\",\"customer\":\"bluesky:did:plc:z\","
-                "\"platform\":\"bluesky\",\"text\":\"mail me: a.b@example.com\"}",
+                "{\"case_id\":\"c1\",\"customer\":\"facebook:77\","
+                "\"platform\":\"facebook\",\"text\":\"mail me: a.b@example.com\"}",
                 RSP_API_TOKEN, &resp),
         422);
     assert_string_equal(json_string_value(json_object_get(resp.json, "error")),
@@ -284,6 +328,16 @@ static void test_api_validation(void **state)
                      422);
     assert_string_equal(json_string_value(json_object_get(resp.json, "error")),
                         "invalid_reply");
+    e2e_http_resp_cleanup(&resp);
+    /* an account that is not configured */
+    assert_int_equal(
+        rsp_api(st.port, "POST", "/v1/replies",
+                "{\"case_id\":\"c1\",\"customer\":\"x:5\",\"platform\":\"x\","
+                "\"account\":\"nobody\",\"text\":\"On it!\"}",
+                RSP_API_TOKEN, &resp),
+        422);
+    assert_string_equal(json_string_value(json_object_get(resp.json, "message")),
+                        "invalid_value: account");
     e2e_http_resp_cleanup(&resp);
     assert_int_equal(
         rsp_api(st.port, "POST", "/v1/replies",

@@ -178,9 +178,72 @@ static void test_bluesky(void **state)
     platform_read(POLICY_BLUESKY, false, 400, "{\"error\":\"InvalidRequest\"}", 26, &res);
     assert_false(res.expired_token);
     assert_int_equal(res.verdict, SEND_VERDICT_FAILED);
-    msg.dm = true;
+    msg.dm = true; /* a direct message needs the customer's DID */
     assert_int_equal(platform_build(&acc, &msg, &req, err, sizeof(err)), SC_EINVAL);
     platform_request_free(&req);
+}
+
+/* A Bluesky direct message: the conversation with the customer (GET, proxied to the chat
+ * service), then the message in it. */
+static void test_bluesky_dm(void **state)
+{
+    (void)state;
+    struct platform_account acc = {.platform = POLICY_BLUESKY,
+                                   .base_url = "https://bsky.social/",
+                                   .token = "jwt",
+                                   .repo = "did:plc:brand"};
+    struct platform_msg msg = {.key = "r4",
+                               .reply_id = "r4",
+                               .dm = true,
+                               .text = "Your order A1234567",
+                               .recipient = "did:plc:cust",
+                               .now_ms = 1763800000000};
+    struct platform_request req;
+    char err[100];
+    assert_int_equal(platform_build(&acc, &msg, &req, err, sizeof(err)), 0);
+    assert_string_equal(req.url,
+                        "https://bsky.social/xrpc/"
+                        "chat.bsky.convo.getConvoForMembers?members=did%3Aplc%3Acust");
+    assert_null(req.body);
+    bool proxy = false, auth = false;
+    for (size_t i = 0; req.headers[i]; i++) {
+        proxy |=
+            strcmp(req.headers[i], "atproto-proxy: did:web:api.bsky.chat#bsky_chat") == 0;
+        auth |= strcmp(req.headers[i], "Authorization: Bearer jwt") == 0;
+    }
+    assert_true(proxy && auth);
+    platform_request_free(&req);
+
+    struct platform_result res;
+    const char *convo = "{\"convo\":{\"id\":\"cv1\",\"rev\":\"1\",\"members\":[]}}";
+    platform_read(POLICY_BLUESKY, true, 200, convo, strlen(convo), &res);
+    assert_int_equal(res.verdict, SEND_VERDICT_SENT);
+    assert_true(res.lookup);
+    assert_string_equal(res.convo_id, "cv1");
+    platform_read(POLICY_BLUESKY, true, 200, "{\"convo\":{}}", 12, &res);
+    assert_int_equal(res.verdict, SEND_VERDICT_FAILED);
+
+    msg.convo_id = "cv1";
+    assert_int_equal(platform_build(&acc, &msg, &req, err, sizeof(err)), 0);
+    assert_string_equal(req.url, "https://bsky.social/xrpc/chat.bsky.convo.sendMessage");
+    json_t *body = json_loads(req.body, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(body, "convoId")), "cv1");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(body, "message"), "text")),
+        "Your order A1234567");
+    json_decref(body);
+    platform_request_free(&req);
+    const char *sent = "{\"id\":\"m9\",\"rev\":\"2\",\"text\":\"x\"}";
+    platform_read(POLICY_BLUESKY, true, 200, sent, strlen(sent), &res);
+    assert_int_equal(res.verdict, SEND_VERDICT_SENT);
+    assert_false(res.lookup);
+    assert_string_equal(res.post_id, "m9");
+    /* no record key here: an existing-record answer is not a duplicate */
+    const char *exists =
+        "{\"error\":\"InvalidRequest\",\"message\":\"Record already exists\"}";
+    platform_read(POLICY_BLUESKY, true, 400, exists, strlen(exists), &res);
+    assert_false(res.duplicate);
+    assert_int_equal(res.verdict, SEND_VERDICT_FAILED);
 }
 
 static void test_webhook_signature(void **state)
@@ -252,6 +315,18 @@ static void test_rate_headers(void **state)
     assert_int_equal(ratelimit_pause_ms(429, &h, 1000), 30000);
     ratelimit_headers_init(&h);
     assert_int_equal(ratelimit_pause_ms(429, &h, 1000), 1000); /* at least 1 s */
+    /* Retry-After as an HTTP-date (RFC 9110): until that time */
+    ratelimit_headers_init(&h);
+    const char *date = "Retry-After: Sat, 22 Nov 2025 08:26:40 GMT\r\n"; /* 1763800000 */
+    ratelimit_header_line(&h, date, strlen(date));
+    assert_int_equal(h.retry_after_s, -1);
+    assert_true(h.retry_at_ms == 1763800000000LL);
+    assert_int_equal(ratelimit_retry_after_s(&h, 1763800000000LL - 2500), 3);
+    assert_int_equal(ratelimit_pause_ms(429, &h, 1763800000000LL - 2500), 3000);
+    assert_int_equal(ratelimit_retry_after_s(&h, 1763800000000LL + 1), 0);
+    ratelimit_headers_init(&h);
+    ratelimit_header_line(&h, "Retry-After: soon\r\n", 19);
+    assert_int_equal(ratelimit_retry_after_s(&h, 0), -1);
 
     assert_int_equal(ratelimit_parse_iso8601("1970-01-01T00:00:01Z"), 1000);
     assert_int_equal(ratelimit_parse_iso8601("garbage"), -1);
@@ -263,9 +338,9 @@ static void test_rate_headers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mastodon),     cmocka_unit_test(test_x),
-        cmocka_unit_test(test_bluesky),      cmocka_unit_test(test_webhook_signature),
-        cmocka_unit_test(test_rate_headers),
+        cmocka_unit_test(test_mastodon),          cmocka_unit_test(test_x),
+        cmocka_unit_test(test_bluesky),           cmocka_unit_test(test_bluesky_dm),
+        cmocka_unit_test(test_webhook_signature), cmocka_unit_test(test_rate_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -136,6 +136,43 @@ static void test_split(void **state)
     sc_free(parts[1]);
 }
 
+/* Parts filled word by word stay within the limit also where the platform's count is not
+ * additive (a word that starts with a combining mark or ends with a ZWJ joins the space),
+ * and a long text at a large limit is split without losing a word. */
+static void test_split_joins_and_long(void **state)
+{
+    (void)state;
+    char text[4096] = "";
+    for (int i = 0; i < 30; i++) /* "ab" + combining acute, "c" + ZWJ, a heavy emoji */
+        strcat(text, "ab Ìx câ ðð½ ");
+    char *parts[8];
+    enum policy_platform platforms[] = {POLICY_X, POLICY_MASTODON, POLICY_BLUESKY};
+    for (size_t p = 0; p < 3; p++) {
+        size_t n = policy_split(platforms[p], text, 120, 8, parts);
+        assert_true(n >= 2);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(policy_length(platforms[p], parts[i]) <= 120);
+            sc_free(parts[i]);
+        }
+    }
+    size_t words = 20000, len = words * 7;
+    char *big = sc_malloc(len + 1);
+    for (size_t i = 0; i < words; i++)
+        memcpy(big + 7 * i, "abcdef ", 7);
+    big[len] = '\0';
+    size_t n = policy_split(POLICY_GENERIC, big, 50000, 4, parts);
+    assert_int_equal(n, 3);
+    size_t found = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(policy_length(POLICY_GENERIC, parts[i]) <= 50000);
+        for (const char *q = parts[i]; (q = strstr(q, "abcdef")); q++)
+            found++;
+        sc_free(parts[i]);
+    }
+    assert_int_equal(found, words);
+    sc_free(big);
+}
+
 static void test_personal_data(void **state)
 {
     (void)state;
@@ -284,8 +321,20 @@ static void test_plan_personal_data(void **state)
     assert_int_equal(policy_personal_data(plan.msgs[1].text), 0);
     policy_plan_free(&plan);
 
-    /* Bluesky has no direct messages here: held */
+    /* Bluesky: a chat message (no mention in it), then the public invitation */
     in.platform = POLICY_BLUESKY;
+    policy_decide(&in, &policy_default_limits, &plan);
+    assert_int_equal(plan.outcome, POLICY_SEND);
+    assert_int_equal(plan.n_msgs, 2);
+    assert_true(plan.msgs[0].dm);
+    assert_non_null(strstr(plan.msgs[0].text, "A1234567"));
+    assert_null(strstr(plan.msgs[0].text, "@jane"));
+    assert_false(plan.msgs[1].dm);
+    assert_null(strstr(plan.msgs[1].text, "A1234567"));
+    policy_plan_free(&plan);
+
+    /* a webhook platform has no direct messages: held */
+    in.platform = POLICY_GENERIC;
     policy_decide(&in, &policy_default_limits, &plan);
     assert_int_equal(plan.outcome, POLICY_HOLD);
     assert_string_equal(plan.reason, "personal_data_in_public: order");
@@ -348,12 +397,19 @@ static void test_plan_length(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_verdicts),      cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_x_length),      cmocka_unit_test(test_mastodon_length),
-        cmocka_unit_test(test_graphemes),     cmocka_unit_test(test_split),
-        cmocka_unit_test(test_personal_data), cmocka_unit_test(test_links_money),
-        cmocka_unit_test(test_quiet),         cmocka_unit_test(test_plan_simple),
-        cmocka_unit_test(test_plan_review),   cmocka_unit_test(test_plan_personal_data),
+        cmocka_unit_test(test_verdicts),
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_x_length),
+        cmocka_unit_test(test_mastodon_length),
+        cmocka_unit_test(test_graphemes),
+        cmocka_unit_test(test_split),
+        cmocka_unit_test(test_split_joins_and_long),
+        cmocka_unit_test(test_personal_data),
+        cmocka_unit_test(test_links_money),
+        cmocka_unit_test(test_quiet),
+        cmocka_unit_test(test_plan_simple),
+        cmocka_unit_test(test_plan_review),
+        cmocka_unit_test(test_plan_personal_data),
         cmocka_unit_test(test_plan_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
