@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "event.h"
 
 /* Above this P(negative) a question is a complaint ("why is my flight late again?"). */
 #define QUESTION_NEG_MAX 0.75
@@ -62,6 +63,7 @@ static int sentiment_from_name(const char *s)
 /* Resolves head roles and precomputes reason strings once the model and rules are in. */
 static int setup(struct classifier *cl, char *errstr, size_t errlen)
 {
+    cls_fused_build(&cl->fused, &cl->model);
     cl->h_sentiment = cls_model_head(&cl->model, "sentiment");
     cl->h_intent = cls_model_head(&cl->model, "intent");
     if (cl->h_sentiment >= 0) {
@@ -79,6 +81,25 @@ static int setup(struct classifier *cl, char *errstr, size_t errlen)
         for (unsigned c = 0; c < h->k; c++)
             cl->intent_of[c] =
                 intent_from_name(h->dept[c][0] ? h->dept[c] : h->labels[c]);
+    }
+    /* names end up in JSON text (classifier_json_write): they must be UTF-8 */
+    int utf8 = sc_utf8_valid(cl->model.name, strlen(cl->model.name));
+    for (unsigned hi = 0; hi < cl->model.n_heads; hi++)
+        for (unsigned c = 0; c < cl->model.heads[hi].k; c++)
+            utf8 &= sc_utf8_valid(cl->model.heads[hi].labels[c],
+                                  strlen(cl->model.heads[hi].labels[c])) &&
+                    sc_utf8_valid(cl->model.heads[hi].dept[c],
+                                  strlen(cl->model.heads[hi].dept[c]));
+    for (unsigned i = 0; i < cl->rules.n; i++) {
+        const struct cls_rule *r = &cl->rules.rules[i];
+        utf8 &= sc_utf8_valid(r->reason, strlen(r->reason));
+        for (unsigned a = 0; a < r->n_actions; a++)
+            utf8 &= sc_utf8_valid(r->actions[a].value, strlen(r->actions[a].value));
+    }
+    if (!utf8) {
+        snprintf(errstr, errlen, "model %s or its rules: a name is not valid UTF-8",
+                 cl->model.name);
+        return SC_EPARSE;
     }
     for (unsigned hi = 0; hi < cl->model.n_heads; hi++) {
         const struct cls_head *h = &cl->model.heads[hi];
@@ -127,6 +148,7 @@ int classifier_open_mem(struct classifier *cl, const void *model, size_t model_l
 void classifier_close(struct classifier *cl)
 {
     cls_rules_free(&cl->rules);
+    cls_fused_free(&cl->fused);
     cls_model_unload(&cl->model);
 }
 
@@ -179,7 +201,7 @@ int classifier_classify(const struct classifier *cl, struct classifier_scratch *
     out->topic = "other";
     out->sentiment = CLASSIFIER_SENTIMENT_NEUTRAL;
     out->influence = classifier_influence(author);
-    if (cls_featurize(&s->text, text, len, cl->model.bits, &s->feats) != 0)
+    if (cls_featurize_blocks(&s->text, text, len, cl->model.bits, &s->feats) != 0)
         return SC_EPARSE;
     if (author && author->lang && *author->lang) {
         out->language = author->lang;
@@ -188,12 +210,15 @@ int classifier_classify(const struct classifier *cl, struct classifier_scratch *
         out->language_detected = true;
     }
     const struct cls_model *m = &cl->model;
-    float probs[CLS_MAX_CLASSES];
+    const struct cls_fused *fz = &cl->fused;
+    float probs[CLS_MAX_CLASSES], raw[CLS_FUSED_MAX];
+    cls_fused_scores(m, fz, &s->feats, raw); /* every head in one pass */
     double p_neg = 0, p_sent = 0;
 
     /* 1. sentiment head */
     if (cl->h_sentiment >= 0) {
-        unsigned c = cls_model_predict(m, (unsigned)cl->h_sentiment, &s->feats, probs);
+        unsigned c = cls_head_softmax(&m->heads[cl->h_sentiment],
+                                      raw + fz->off[cl->h_sentiment], probs);
         out->sentiment = (enum classifier_sentiment)cl->sent_of[c];
         p_sent = probs[c];
         double pos = 0;
@@ -269,7 +294,8 @@ int classifier_classify(const struct classifier *cl, struct classifier_scratch *
         add_reason(out, why_intent);
     }
     if (intent < 0 && cl->h_intent >= 0) {
-        unsigned c = cls_model_predict(m, (unsigned)cl->h_intent, &s->feats, probs);
+        unsigned c =
+            cls_head_softmax(&m->heads[cl->h_intent], raw + fz->off[cl->h_intent], probs);
         if (cl->intent_of[c] >= 0) {
             intent = cl->intent_of[c];
             out->confidence = probs[c];
@@ -316,10 +342,11 @@ int classifier_classify(const struct classifier *cl, struct classifier_scratch *
             gate = (int)out->sentiment ==
                    cl->sent_of[m->gate_label]; /* the sentiment after rules */
         else if (!gate)
-            gate = cls_model_predict(m, (unsigned)m->gate_head, &s->feats, probs) ==
-                   (unsigned)m->gate_label;
+            gate = cls_head_softmax(&m->heads[m->gate_head], raw + fz->off[m->gate_head],
+                                    probs) == (unsigned)m->gate_label;
         if (gate) {
-            unsigned c = cls_model_predict(m, (unsigned)m->topic_head, &s->feats, probs);
+            unsigned c = cls_head_softmax(&m->heads[m->topic_head],
+                                          raw + fz->off[m->topic_head], probs);
             const char *dept = m->heads[m->topic_head].dept[c];
             if (dept[0] && probs[c] >= m->topic_min) {
                 out->topic = dept;
@@ -348,4 +375,122 @@ json_t *classifier_to_json(const struct classifier *cl, const struct classificat
                      "model", cl->model.name, "language", "code",
                      c->language ? c->language : "und", "source",
                      c->language_detected ? "detected" : "platform");
+}
+
+/* ------------------------------------------------------------------ JSON text */
+
+struct jw {
+    char *buf;
+    size_t cap, len;
+};
+
+static void jw_raw(struct jw *w, const char *s, size_t n)
+{
+    if (w->len < w->cap) {
+        size_t room = w->cap - w->len;
+        memcpy(w->buf + w->len, s, n < room ? n : room);
+    }
+    w->len += n;
+}
+
+static void jw_lit(struct jw *w, const char *s)
+{
+    jw_raw(w, s, strlen(s));
+}
+
+/* A JSON string: '"' and '\\' escaped, control characters as \u00XX. */
+static void jw_str(struct jw *w, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    jw_raw(w, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        jw_raw(w, run, (size_t)(s - run));
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        if (c == '"' || c == '\\') {
+            esc[1] = (char)c;
+            jw_raw(w, esc, 2);
+        } else {
+            jw_raw(w, esc, 6);
+        }
+        run = s + 1;
+    }
+    jw_raw(w, run, (size_t)(s - run));
+    jw_raw(w, "\"", 1);
+}
+
+/* x rounded to three decimals, as a JSON real ("-0.25", "1.0"). */
+static void jw_fixed3(struct jw *w, double x)
+{
+    char tmp[32], *e = tmp + sizeof(tmp), *p = e;
+    if (!(x == x) || x > 1e15 || x < -1e15)
+        x = 0; /* not a finite score: never produced, kept valid JSON */
+    long long v = llround(x * 1000);
+    int neg = v < 0;
+    unsigned long long a = neg ? (unsigned long long)(-v) : (unsigned long long)v;
+    unsigned frac = (unsigned)(a % 1000);
+    unsigned long long ip = a / 1000;
+    int digits = 3;
+    while (digits > 1 && frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    for (int i = 0; i < digits; i++) {
+        *--p = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    *--p = '.';
+    do {
+        *--p = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip);
+    if (neg && (a != 0))
+        *--p = '-';
+    jw_raw(w, p, (size_t)(e - p));
+}
+
+size_t classifier_json_write(const struct classifier *cl, const struct classification *c,
+                             char *buf, size_t cap)
+{
+    struct jw w = {.buf = buf, .cap = cap, .len = 0};
+    jw_lit(&w, "{\"sentiment\":{\"label\":");
+    jw_str(&w, classifier_sentiment_name(c->sentiment));
+    jw_lit(&w, ",\"score\":");
+    jw_fixed3(&w, c->sentiment_score);
+    jw_lit(&w, "},\"intent\":");
+    jw_str(&w, classifier_intent_name(c->intent));
+    jw_lit(&w, ",\"topic\":");
+    jw_str(&w, c->topic);
+    jw_lit(&w, ",\"confidence\":");
+    jw_fixed3(&w, c->confidence);
+    jw_lit(&w, ",\"influence\":");
+    jw_fixed3(&w, c->influence);
+    jw_lit(&w, ",\"pii\":[");
+    int first = 1;
+    for (unsigned i = 0; i < cl->rules.n_pii; i++)
+        if (c->pii & (1u << i)) {
+            if (!first)
+                jw_raw(&w, ",", 1);
+            first = 0;
+            jw_str(&w, classifier_pii_name(cl, i));
+        }
+    jw_lit(&w, "],\"reasons\":[");
+    for (unsigned i = 0; i < c->n_reasons; i++) {
+        if (i)
+            jw_raw(&w, ",", 1);
+        jw_str(&w, c->reasons[i]);
+    }
+    jw_lit(&w, "],\"model\":");
+    jw_str(&w, cl->model.name);
+    jw_lit(&w, ",\"language\":{\"code\":");
+    jw_str(&w, c->language ? c->language : "und");
+    jw_lit(&w, ",\"source\":");
+    jw_str(&w, c->language_detected ? "detected" : "platform");
+    jw_lit(&w, "}}");
+    if (w.len < cap)
+        buf[w.len] = '\0';
+    return w.len;
 }

@@ -37,6 +37,7 @@ enum classifier_sentiment {
 
 struct classifier {
     struct cls_model model;
+    struct cls_fused fused; /* the model's heads side by side (the hot path) */
     struct cls_rules rules;
     int h_sentiment; /* model head named "sentiment", or -1 */
     int h_intent;    /* model head named "intent" (labels mapped to intents), or -1 */
@@ -112,5 +113,13 @@ const char *classifier_model_name(const struct classifier *cl);
 /* @brief Builds the "classification" object of the event schema. @returns a new
  * reference. */
 json_t *classifier_to_json(const struct classifier *cl, const struct classification *c);
+
+/* @brief Writes the same object as classifier_to_json as compact JSON text into
+ *        buf[0 .. cap) (no allocation; numbers with three decimals, always with a
+ *        decimal point). Strings are escaped; c->language must be valid UTF-8.
+ * @returns the length of the text, or the length it needs when that is >= cap (then
+ *          buf holds a truncated prefix), as snprintf. */
+size_t classifier_json_write(const struct classifier *cl, const struct classification *c,
+                             char *buf, size_t cap);
 
 #endif

@@ -12,6 +12,7 @@
 #include "alloc.h"
 #include "classify.h"
 #include "event.h"
+#include "postscan.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "service.h"
@@ -41,7 +42,14 @@ struct classifier_svc {
     struct classifier cl;
     struct classifier_scratch *scratch;
     struct sc_metric *m_posts; /* socialcare_classifier_posts_total{intent} */
+    char *strbuf;              /* decoded strings of the post being read (fast path) */
+    char *out;                 /* the classified post being written (fast path) */
+    size_t out_cap;
 };
+
+/* Room for the fast path's buffers: a post of the maximum size plus its classification
+ * (the classification text is bounded by the model's and rules' names). */
+#define OUT_CAP (2 * 65536)
 
 /* Resolves a relative resource path: the working directory first, then the directories
  * around the executable (build/bin -> the source tree; bin -> ../share/socialcare). */
@@ -67,10 +75,71 @@ static const char *resolve_path(const char *path, char *buf, size_t size)
     return path;
 }
 
+/* The fast path: a post read by cls_post_scan is classified and written out as its
+ * original bytes with ,"classification":{...} spliced in before the final '}' (no
+ * jansson tree, no allocation). @returns 1 when it did not apply (the caller takes the
+ * full path), else the send's result. */
+static int classifier_fast(struct classifier_svc *cl, const rd_kafka_message_t *msg,
+                           struct sc_delivery *delivery)
+{
+    const struct sc_common_config *common = &cl->conf.common;
+    const char *payload = msg->payload;
+    struct cls_post p;
+    if (msg->len > sc_event_default_limits.max_bytes || !payload ||
+        !sc_utf8_valid(payload, msg->len) ||
+        !cls_post_scan(payload, msg->len, cl->strbuf, &p))
+        return 1;
+    char lang[64];
+    int lang_ok = p.lang && p.lang_len > 0 && p.lang_len < sizeof(lang);
+    if (p.lang && p.lang_len >= sizeof(lang))
+        return 1; /* an unusually long language tag: the full path copes */
+    if (lang_ok) {
+        memcpy(lang, p.lang, p.lang_len);
+        lang[p.lang_len] = '\0';
+        if (memchr(lang, '\0', p.lang_len))
+            return 1;
+    }
+    struct classifier_author who = {.followers = p.followers,
+                                    .verified = p.verified,
+                                    .likes = p.likes,
+                                    .reposts = p.reposts,
+                                    .replies = p.replies,
+                                    .lang = lang_ok ? lang : NULL};
+    struct classification c;
+    if (classifier_classify(&cl->cl, cl->scratch, p.text, p.text_len, &who, &c) != 0)
+        return sc_producer_dead_letter(cl->svc.producer, common->topic_dlq, "classifier",
+                                       "invalid_utf8: text", msg, msg->payload, msg->len,
+                                       delivery);
+    /* the classification goes to the end of the output buffer, then is spliced in */
+    size_t max = sc_event_default_limits.max_bytes, jl;
+    char *js = cl->out + max;
+    jl = classifier_json_write(&cl->cl, &c, js, cl->out_cap - max);
+    size_t len =
+        jl < cl->out_cap - max ? cls_post_splice(payload, &p, js, jl, cl->out, max) : 0;
+    if (len == 0)
+        return 1; /* would not fit an event: the full path re-serialises compactly */
+    sc_metric_inc(cl->m_posts, SC_LABELS(classifier_intent_name(c.intent)));
+    char key[512];
+    size_t klen = p.platform_len + 1 + p.author_id_len;
+    if (p.author_id_len > 0 && klen < sizeof(key)) {
+        memcpy(key, p.platform, p.platform_len);
+        key[p.platform_len] = ':';
+        memcpy(key + p.platform_len + 1, p.author_id, p.author_id_len);
+    } else {
+        klen = 0; /* as sc_event_customer_key: no author id, or too long for a key */
+    }
+    return sc_producer_send(cl->svc.producer, common->topic_posts_classified, key, klen,
+                            cl->out, len, NULL, delivery);
+}
+
 /* Classifies one message; dead-letters what cannot be parsed. */
 static int classifier_handle(struct classifier_svc *cl, const rd_kafka_message_t *msg,
                              struct sc_delivery *delivery)
 {
+    int rc = classifier_fast(cl, msg, delivery);
+    if (rc != 1)
+        return rc;
+    /* the full path: parse and validate into a tree, add, re-serialise */
     const struct sc_common_config *common = &cl->conf.common;
     char reason[256];
     json_t *post = sc_event_parse(msg->payload, msg->len, SC_EVENT_POST, NULL, reason,
@@ -105,8 +174,8 @@ static int classifier_handle(struct classifier_svc *cl, const rd_kafka_message_t
     size_t len;
     char *out = sc_event_dump(post, &len);
     json_decref(post);
-    int rc = sc_producer_send(cl->svc.producer, common->topic_posts_classified, key,
-                              klen > 0 ? (size_t)klen : 0, out, len, NULL, delivery);
+    rc = sc_producer_send(cl->svc.producer, common->topic_posts_classified, key,
+                          klen > 0 ? (size_t)klen : 0, out, len, NULL, delivery);
     free(out);
     return rc;
 }
@@ -155,6 +224,9 @@ int main(int argc, char **argv)
         return 2;
     }
     cl.scratch = classifier_scratch_new(&cl.cl);
+    cl.strbuf = sc_malloc(sc_event_default_limits.max_bytes + 16);
+    cl.out_cap = OUT_CAP;
+    cl.out = sc_malloc(cl.out_cap);
     sc_log(SC_LOG_INFO, "MODEL", "model %s loaded (%u heads, %u rules)",
            classifier_model_name(&cl.cl), cl.cl.model.n_heads, cl.cl.rules.n);
     if (sc_service_init(&cl.svc, &opts, &cl.conf.common, errstr, sizeof(errstr)) != 0) {
@@ -172,6 +244,8 @@ int main(int argc, char **argv)
 out:
     sc_service_cleanup(&cl.svc);
     classifier_scratch_free(cl.scratch);
+    sc_free(cl.strbuf);
+    sc_free(cl.out);
     classifier_close(&cl.cl);
     sc_config_cleanup(classifier_items, N_ITEMS, &cl.conf, 1);
     return exit_code;

@@ -18,6 +18,9 @@
 
 #define HEADER_LEN 64u
 #define ALIGN      64u
+/* weight rows are fetched this many features ahead: the dot products are bound by
+ * random reads of the rows */
+#define PREFETCH_AHEAD 8
 
 uint64_t cls_fnv1a64(const void *data, size_t len)
 {
@@ -405,8 +408,6 @@ unsigned cls_model_predict(const struct cls_model *m, unsigned hi,
     float acc[CLS_MAX_CLASSES] = {0};
     const int8_t *w = h->w;
     uint32_t n = f->n;
-    /* rows are fetched ahead: the dot product is bound by random reads of the weights */
-#define PREFETCH_AHEAD 8
     if (stride == 4) { /* the common 3-class head, in registers */
         float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         for (uint32_t i = 0; i < n; i++) {
@@ -435,16 +436,135 @@ unsigned cls_model_predict(const struct cls_model *m, unsigned hi,
     }
     for (unsigned c = 0; c < k; c++)
         acc[c] = h->bias[c] + acc[c] * h->scale;
-    unsigned best = 0;
+    return cls_head_softmax(h, acc, probs);
+}
+
+unsigned cls_head_softmax(const struct cls_head *h, const float *scores, float *probs)
+{
+    unsigned k = h->k, best = 0;
     for (unsigned c = 1; c < k; c++)
-        if (acc[c] > acc[best])
+        if (scores[c] > scores[best])
             best = c;
     float sum = 0, inv_t = 1.0f / h->temperature;
     for (unsigned c = 0; c < k; c++) {
-        probs[c] = expf((acc[c] - acc[best]) * inv_t);
+        probs[c] = expf((scores[c] - scores[best]) * inv_t);
         sum += probs[c];
     }
     for (unsigned c = 0; c < k; c++)
         probs[c] /= sum;
     return best;
+}
+
+void cls_fused_build(struct cls_fused *fz, const struct cls_model *m)
+{
+    unsigned total = 0;
+    for (unsigned h = 0; h < m->n_heads; h++) {
+        fz->off[h] = total;
+        total += m->heads[h].k;
+    }
+    fz->stride = (total + 15u) & ~15u;
+#if CLS_HAVE_AVX2
+    fz->avx2 = __builtin_cpu_supports("avx2") != 0;
+#else
+    fz->avx2 = 0;
+#endif
+    size_t buckets = (size_t)1 << m->bits;
+    fz->w = sc_calloc(buckets, fz->stride);
+    for (unsigned h = 0; h < m->n_heads; h++) {
+        const struct cls_head *hd = &m->heads[h];
+        size_t hs = CLS_STRIDE(hd->k);
+        for (size_t b = 0; b < buckets; b++)
+            memcpy(fz->w + b * fz->stride + fz->off[h], hd->w + b * hs, hd->k);
+    }
+}
+
+void cls_fused_free(struct cls_fused *fz)
+{
+    sc_free(fz->w);
+    fz->w = NULL;
+}
+
+/* Adds the rows idx[0 .. n) into sum[0 .. stride): int16 lanes for blocks of up to 256
+ * rows (|code| <= 127, so a block cannot overflow), widened into int32 after each. */
+#define BLOCK 256u
+
+/* The rows of the airline model's shape: 3 + 10 classes, one 16-byte row per feature. */
+#define SUM16_BODY                                                                       \
+    for (uint32_t i0 = 0; i0 < n; i0 += BLOCK) {                                         \
+        uint32_t i1 = n - i0 > BLOCK ? i0 + BLOCK : n;                                   \
+        int16_t a[16] = {0};                                                             \
+        for (uint32_t i = i0; i < i1; i++) {                                             \
+            if (i + PREFETCH_AHEAD < i1)                                                 \
+                __builtin_prefetch(w + (size_t)idx[i + PREFETCH_AHEAD] * 16);            \
+            const int8_t *row = w + (size_t)idx[i] * 16;                                 \
+            for (unsigned c = 0; c < 16; c++)                                            \
+                a[c] = (int16_t)(a[c] + row[c]);                                         \
+        }                                                                                \
+        for (unsigned c = 0; c < 16; c++)                                                \
+            sum[c] += a[c];                                                              \
+    }
+
+static void sum16(const int8_t *w, const uint32_t *idx, uint32_t n, int32_t *sum)
+{
+    SUM16_BODY
+}
+
+#if CLS_HAVE_AVX2
+/* The same compiled for AVX2 (one 16-lane widening add per row), used when the CPU has
+ * it (struct cls_fused.avx2). */
+__attribute__((target("avx2"))) static void
+sum16_avx2(const int8_t *w, const uint32_t *idx, uint32_t n, int32_t *sum)
+{
+    SUM16_BODY
+}
+#endif
+
+static void sum_rows(const struct cls_fused *fz, const uint32_t *idx, uint32_t n,
+                     int32_t *sum)
+{
+    const int8_t *w = fz->w;
+    unsigned stride = fz->stride;
+    if (stride == 16) {
+#if CLS_HAVE_AVX2
+        if (fz->avx2) {
+            sum16_avx2(w, idx, n, sum);
+            return;
+        }
+#endif
+        sum16(w, idx, n, sum);
+        return;
+    }
+    for (uint32_t i0 = 0; i0 < n; i0 += BLOCK) {
+        uint32_t i1 = n - i0 > BLOCK ? i0 + BLOCK : n;
+        int16_t a[CLS_FUSED_MAX + 16];
+        memset(a, 0, stride * sizeof(int16_t));
+        for (uint32_t i = i0; i < i1; i++) {
+            if (i + PREFETCH_AHEAD < i1)
+                __builtin_prefetch(w + (size_t)idx[i + PREFETCH_AHEAD] * stride);
+            const int8_t *row = w + (size_t)idx[i] * stride;
+            for (unsigned c0 = 0; c0 < stride; c0 += 16)
+                for (unsigned c = c0; c < c0 + 16; c++)
+                    a[c] = (int16_t)(a[c] + row[c]);
+        }
+        for (unsigned c = 0; c < stride; c++)
+            sum[c] += a[c];
+    }
+}
+
+void cls_fused_scores(const struct cls_model *m, const struct cls_fused *fz,
+                      const struct cls_features *f, float *scores)
+{
+    int32_t sw[CLS_FUSED_MAX + 16] = {0}, sc[CLS_FUSED_MAX + 16] = {0};
+    uint32_t nw = f->n_word <= f->n ? f->n_word : f->n, nc = f->n - nw;
+    uint32_t at =
+        f->char_at >= nw && f->char_at <= CLS_MAX_FEATURES - nc ? f->char_at : nw;
+    sum_rows(fz, f->idx, nw, sw);
+    sum_rows(fz, f->idx + at, nc, sc);
+    for (unsigned h = 0; h < m->n_heads; h++) {
+        const struct cls_head *hd = &m->heads[h];
+        unsigned o = fz->off[h];
+        for (unsigned c = 0; c < hd->k; c++)
+            scores[o + c] = hd->bias[c] + hd->scale * (f->word_val * (float)sw[o + c] +
+                                                       f->char_val * (float)sc[o + c]);
+    }
 }

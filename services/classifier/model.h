@@ -70,6 +70,43 @@ int cls_head_label(const struct cls_head *h, const char *label);
 unsigned cls_model_predict(const struct cls_model *m, unsigned h,
                            const struct cls_features *f, float *probs);
 
+/* ---- all heads at once (the classifier's hot path) ---- */
+
+/* The heads' codes side by side: per bucket one row holding head 0's codes, then head
+ * 1's, ..., padded to a multiple of 16 bytes, so one feature reads one short row for
+ * every head (the file keeps one table per head). Built once after loading. */
+struct cls_fused {
+    unsigned stride;             /* bytes per row: a multiple of 16 */
+    unsigned off[CLS_MAX_HEADS]; /* position of head h's first class within a row */
+    int8_t *w;                   /* 2^bits rows; sc_free'd by cls_fused_free */
+    int avx2;                    /* the CPU has AVX2: sum rows with it */
+};
+
+/* x86-64 builds carry an AVX2 variant of the row sums, picked at run time. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CLS_HAVE_AVX2 1
+#else
+#define CLS_HAVE_AVX2 0
+#endif
+
+#define CLS_FUSED_MAX (CLS_MAX_HEADS * CLS_MAX_CLASSES) /* scores of all heads */
+
+/* @brief Builds the fused rows of model m (one allocation, about 2^bits * stride). */
+void cls_fused_build(struct cls_fused *fz, const struct cls_model *m);
+
+void cls_fused_free(struct cls_fused *fz);
+
+/* @brief Raw scores (bias + weights . features, before the temperature) of every class
+ * of every head, at scores[fz->off[h] + c]. f must come from cls_featurize or
+ * cls_featurize_blocks (two blocks of equal values, see struct cls_features): the dot
+ * product sums the integer codes of each block, then scales once. */
+void cls_fused_scores(const struct cls_model *m, const struct cls_fused *fz,
+                      const struct cls_features *f, float *scores);
+
+/* @brief Calibrated softmax of head h's raw scores (as from cls_fused_scores, at
+ * scores[off[h]]) into probs. @returns the arg-max class. */
+unsigned cls_head_softmax(const struct cls_head *h, const float *scores, float *probs);
+
 /* ---- building models (trainer) ---- */
 
 /* A head in float weights before quantisation. */

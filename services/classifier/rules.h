@@ -1,9 +1,9 @@
 /* The classifier's rules layer: keyword and pattern rules read from a configuration file
  * (config/classifier-rules.conf) and compiled once with PCRE2 into one alternation (JIT),
- * scanned once per text; each rule sets heads (intent, topic, sentiment) or reports a
- * personal-data kind. Also the built-in personal-data detectors (emails, phone numbers,
- * Luhn-checked card numbers) which need no configuration. Rules run on the normalised,
- * case-folded text. */
+ * tried at the word starts whose first bytes can begin a rule; each rule sets heads
+ * (intent, topic, sentiment) or reports a personal-data kind. Also the built-in
+ * personal-data detectors (emails, phone numbers, Luhn-checked card numbers) which need
+ * no configuration. Rules run on the normalised, case-folded text. */
 #ifndef CLASSIFIER_RULES_H
 #define CLASSIFIER_RULES_H
 
@@ -13,10 +13,12 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#define CLS_MAX_RULES     128
-#define CLS_MAX_ACTIONS   3
-#define CLS_MAX_PII_KINDS 16
-#define CLS_RULE_NAME_MAX 64
+#define CLS_MAX_RULES        128
+#define CLS_MAX_ACTIONS      3
+#define CLS_MAX_PII_KINDS    16
+#define CLS_RULE_NAME_MAX    64
+#define CLS_RULE_PREFIX      4  /* bytes of the longer prefilter (first4) */
+#define CLS_RULE_PREFIX_BITS 18 /* its size: 2^18 bits, 32 KiB */
 
 enum cls_rule_head { CLS_RULE_INTENT, CLS_RULE_TOPIC, CLS_RULE_SENTIMENT, CLS_RULE_PII };
 
@@ -41,6 +43,12 @@ struct cls_rule {
 
 struct cls_rules {
     pcre2_code *code; /* NULL when there are no rules */
+    /* Prefilters, found at compile time by partial matching: bit (b0 << 8 | b1) of
+     * first2 is set when some rule can match at a word start whose first two bytes are
+     * b0 b1; bit cls_prefix_slot(p) of first4 when one can with the four bytes at p
+     * (a hashed set: collisions only cost a PCRE2 call). All set when unknown. */
+    uint8_t first2[65536 / 8];
+    uint8_t first4[(1u << CLS_RULE_PREFIX_BITS) / 8];
     unsigned n;
     struct cls_rule rules[CLS_MAX_RULES];
     unsigned n_pii; /* kinds including the built-in ones */
@@ -83,6 +91,14 @@ static inline int cls_rule_hit(const struct cls_rule_hits *h, unsigned i)
 
 /* @brief Built-in personal data in text: bits (1 << CLS_PII_*). Pure, no allocation. */
 unsigned cls_pii_builtin(const char *text, size_t len);
+
+/* @brief Slot of the CLS_RULE_PREFIX bytes at p in cls_rules.first4. */
+static inline unsigned cls_prefix_slot(const unsigned char *p)
+{
+    uint32_t k = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                 (uint32_t)p[3] << 24;
+    return (k * 0x9e3779b1u) >> (32 - CLS_RULE_PREFIX_BITS);
+}
 
 /* @brief Luhn check of a digit string. */
 int cls_luhn_ok(const char *digits, size_t n);

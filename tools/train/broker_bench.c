@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "dataset.h"
@@ -22,7 +23,28 @@ struct count_arg {
     int partitions;
     size_t want;
     int64_t first_ms, last_ms;
+    pid_t pid;                  /* the classifier */
+    double cpu_first, cpu_last; /* its CPU seconds (all threads) at first and last */
 };
+
+/* CPU seconds (user + system, all threads) used so far by process pid, or -1. */
+static double proc_cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long utime = 0, stime = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                     &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
 
 /* Messages on posts.classified: the sum of the partitions' high watermarks (no
  * per-message work in the measuring process, so it does not compete with the classifier
@@ -39,15 +61,35 @@ static size_t classified_count(struct count_arg *a)
     return n;
 }
 
+/* The first three fields of /proc/loadavg (static buffer). */
+static const char *loadavg(void)
+{
+    static char buf[64];
+    buf[0] = '\0';
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (!fgets(buf, sizeof(buf), f))
+            buf[0] = '\0';
+        fclose(f);
+    }
+    char *nl = strchr(buf, '\n');
+    if (nl)
+        *nl = '\0';
+    return buf;
+}
+
 static bool all_classified(struct e2e *e, void *opaque)
 {
     (void)e;
     struct count_arg *a = opaque;
     size_t n = classified_count(a);
-    if (n > 0 && a->first_ms == 0)
+    if (n > 0 && a->first_ms == 0) {
         a->first_ms = e2e_now_ms();
+        a->cpu_first = proc_cpu_seconds(a->pid);
+    }
     if (n >= a->want) {
         a->last_ms = e2e_now_ms();
+        a->cpu_last = proc_cpu_seconds(a->pid);
         return true;
     }
     return false;
@@ -108,7 +150,8 @@ static void bench(void **state)
         rd_kafka_metadata_destroy(md);
     }
     int64_t start = e2e_now_ms();
-    e2e_start_service(e, "classifier", NULL);
+    struct e2e_proc *svc = e2e_start_service(e, "classifier", NULL);
+    a.pid = e2e_proc_pid(svc);
     if (!e2e_wait_until(e, all_classified, &a, 600000))
         fail_msg("only %zu of %zu posts classified", classified_count(&a), want);
     rd_kafka_destroy(rk);
@@ -118,6 +161,11 @@ static void bench(void **state)
            " %.0f posts/s (start to last %.2f s; texts from %s)\n",
            want, secs, secs > 0 ? (double)(want - 1) / secs : 0.0,
            (double)(a.last_ms - start) / 1000.0, csv);
+    double cpu = a.cpu_last - a.cpu_first;
+    if (a.cpu_first >= 0 && a.cpu_last >= 0 && cpu > 0)
+        printf("classifier process CPU between first and last: %.2f s (all its threads): "
+               "%.0f posts per CPU-second; load average at the end: %s\n",
+               cpu, (double)(want - 1) / cpu, loadavg());
     for (size_t i = 0; i < n_texts; i++)
         sc_free(texts[i]);
     sc_free(texts);

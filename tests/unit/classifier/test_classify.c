@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <utf8proc.h>
 
 #include "alloc.h"
 #include "classify.h"
@@ -250,6 +251,53 @@ static void test_tokenizer(void **state)
     assert_int_equal(classifier_classify(cl, scr, "x\xe2\x82", 3, NULL, &c), SC_EPARSE);
     /* empty text is fine */
     assert_int_equal(classifier_classify(cl, scr, "", 0, NULL, &c), 0);
+    sc_free(s);
+}
+
+/* cls_normalize copies ASCII and code points NFC and case folding leave alone itself;
+ * the result must be what utf8proc gives for the whole text (plus the apostrophe fold).
+ */
+static void test_normalize_fast_path(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "Thanks \xe2\x80\x9cUnited\xe2\x80\x9d \xe2\x9c\x88\xef\xb8\x8f\xf0\x9f\x98\x82 "
+        "can\xe2\x80\x99t wait\xe2\x80\xa6",
+        "family \xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9 thumbs "
+        "\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd",
+        "Caf\xc3\xa9 CAF\xc3\x89 cafe\xcc\x81",         /* precomposed, and e + U+0301 */
+        "\xea\xb0\x80 \xe1\x84\x80\xe1\x85\xa1 Hangul", /* syllable, and jamo that compose
+                                                         */
+        "\xef\xac\x81 stra\xc3\x9f\x65 \xce\xa3\xce\xa9", /* ligature fi, sharp s, Greek
+                                                             capitals */
+        "zero\xe2\x80\x8bwidth soft\xc2\xadhyphen nbsp\xc2\xa0here",
+        "\xe2\x84\xaa Kelvin \xef\xbc\xa1 fullwidth \xe2\x84\xab Angstrom",
+        "\xe3\x81\x8b\xe3\x82\x99 kana + voiced mark, \xe0\xb3\x86\xe0\xb3\x95",
+        "MiXeD CaSe ASCII only, with digits 123 and !?",
+    };
+    struct cls_text_scratch *s = sc_malloc(sizeof(*s));
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        utf8proc_uint8_t *ref = NULL;
+        utf8proc_ssize_t n = utf8proc_map(
+            (const utf8proc_uint8_t *)texts[i], (utf8proc_ssize_t)strlen(texts[i]), &ref,
+            UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE);
+        assert_true(n >= 0);
+        size_t o = 0; /* U+2018 and U+2019 fold to an ASCII apostrophe */
+        for (utf8proc_ssize_t k = 0; k < n; k++) {
+            if (k + 2 < n && ref[k] == 0xe2 && ref[k + 1] == 0x80 &&
+                (ref[k + 2] == 0x98 || ref[k + 2] == 0x99)) {
+                ref[o++] = '\'';
+                k += 2;
+            } else {
+                ref[o++] = ref[k];
+            }
+        }
+        assert_int_equal(cls_normalize(s, texts[i], strlen(texts[i])), 0);
+        if (s->norm_len != o || memcmp(s->norm, ref, o) != 0)
+            fail_msg("text %zu: \"%s\" != \"%.*s\"", i, s->norm, (int)o,
+                     (const char *)ref);
+        free(ref);
+    }
     sc_free(s);
 }
 
@@ -617,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_golden_intent),
         cmocka_unit_test(test_golden_topic),
         cmocka_unit_test(test_tokenizer),
+        cmocka_unit_test(test_normalize_fast_path),
         cmocka_unit_test(test_features),
         cmocka_unit_test(test_model_corruption),
         cmocka_unit_test(test_model_roundtrip),
