@@ -383,6 +383,11 @@ unsigned policy_personal_data(const char *text)
         if (!starts || (s > text && (isalnum((unsigned char)s[-1]) || s[-1] == '+' ||
                                      s[-1] == '$' || s[-1] == '.' || s[-1] == ',')))
             continue;
+        /* Digits inside an identifier ("c-bluesky:3002493414", a case reference the
+         * router wrote; "ref_2024123456") are not a phone number; "tel:" still is. */
+        if (s > text + 1 && strchr(":_/-", s[-1]) && isalnum((unsigned char)s[-2]) &&
+            !(s >= text + 4 && strncasecmp(s - 4, "tel:", 4) == 0))
+            continue;
         /* a run of digits with single separators */
         char digits[32];
         size_t nd = 0;

@@ -192,6 +192,12 @@ static void test_personal_data(void **state)
     assert_int_equal(policy_personal_data("we fixed it in 2 hours on 2026-11-22"), 0);
     assert_int_equal(policy_personal_data("it costs $1,000,000 or 12 EUR"), 0);
     assert_int_equal(policy_personal_data("your order is on its way"), 0);
+    /* the case reference in an acknowledgement is not a phone number */
+    assert_int_equal(
+        policy_personal_data("We've opened case c-bluesky:3002493414 for you"), 0);
+    assert_int_equal(policy_personal_data("ticket ref_2024123456 is open"), 0);
+    assert_int_equal(policy_personal_data("call tel:4155550134"), POLICY_PII_PHONE);
+    assert_int_equal(policy_personal_data("call me: 415-555-0134"), POLICY_PII_PHONE);
     assert_string_equal(policy_pii_name(POLICY_PII_CARD), "card");
 }
 
