@@ -4,7 +4,8 @@
 #   scripts/bench-router.sh [BINDIR]   (default build-rtr-rel/bin; `make bench-router`)
 # Environment: BENCH_COUNT (posts, default 200000), BENCH_CUSTOMERS (default 20000),
 # BENCH_PARTITIONS (default 16; the dev broker keeps 5 MiB per partition), BENCH_PERF=FILE
-# (record the router with `perf record -g` and write the report's top to FILE).
+# (record the router with `perf record -g` and write the report's top to FILE),
+# BENCH_PERF_REDIS=FILE (the same for redis-server during the run).
 # It starts redis-server and socialcare-devbroker in a temp dir, produces the backlog with
 # socialcare-router-bench, starts socialcare-escalation-router, and times the router from
 # its first applied post to the last (socialcare_router_posts_total on /metrics), then
@@ -28,6 +29,10 @@ trap cleanup EXIT
 [ -n "${BENCH_KEEP_LOG:-}" ] && trap "cp \"$WORK/router.err\" \"$BENCH_KEEP_LOG\"; cleanup" EXIT
 
 now_ms() { date +%s%3N; }
+
+cpu_ticks() { # pid: utime+stime of the process and its threads, in clock ticks
+    awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
 
 wait_for() { # file needle seconds
     local deadline=$(($(date +%s) + $3))
@@ -59,7 +64,8 @@ done
 
 "$BIN/socialcare-devbroker" --partitions "$PARTITIONS" --bootstrap-file "$WORK/bootstrap" \
     --log-level warning >"$WORK/broker.out" 2>"$WORK/broker.err" &
-PIDS+=($!)
+BROKER_PID=$!
+PIDS+=("$BROKER_PID")
 wait_for "$WORK/broker.out" "ready" 30
 BOOTSTRAP=$(cat "$WORK/bootstrap")
 
@@ -74,9 +80,18 @@ env KAFKA_BROKERS="$BOOTSTRAP" REDIS_URL="redis://127.0.0.1:$RPORT/0" HTTP_PORT=
     KAFKA_HEARTBEAT_INTERVAL_MS=500 KAFKA_FETCH_WAIT_MAX_MS=10 \
     ${PERF[@]+"${PERF[@]}"} "$BIN/socialcare-escalation-router" >"$WORK/router.out" \
     2>"$WORK/router.err" &
-PIDS+=($!)
+ROUTER_PID=$!
+PIDS+=("$ROUTER_PID")
 wait_for "$WORK/router.out" "ready port=" 30
+if [ -n "${BENCH_PERF:-}" ]; then # time the router, not perf
+    ROUTER_PID=$(pgrep -P "$ROUTER_PID" -f socialcare-escalation-router | head -n 1)
+fi
 PORT=$(sed -n 's/.* ready port=\([0-9]*\).*/\1/p' "$WORK/router.out" | head -n 1)
+
+if [ -n "${BENCH_PERF_REDIS:-}" ]; then
+    perf record -g -p "$RPID" -o "$WORK/perf-redis.data" >/dev/null 2>&1 &
+    PERF_REDIS_PID=$!
+fi
 
 applied() {
     curl -fsS "http://127.0.0.1:$PORT/metrics" 2>/dev/null |
@@ -89,7 +104,13 @@ n=0
 while :; do
     n=$(applied)
     t=$(now_ms)
-    if [ "$first" = 0 ] && [ "$n" -gt 0 ]; then first=$n; t_first=$t; fi
+    if [ "$first" = 0 ] && [ "$n" -gt 0 ]; then
+        first=$n
+        t_first=$t
+        c0_router=$(cpu_ticks "$ROUTER_PID")
+        c0_redis=$(cpu_ticks "$RPID")
+        c0_broker=$(cpu_ticks "$BROKER_PID")
+    fi
     if [ "$n" -ge "$COUNT" ]; then break; fi
     if (($(date +%s) > deadline)); then
         echo "bench-router: only $n of $COUNT posts applied" >&2
@@ -100,11 +121,27 @@ while :; do
 done
 elapsed=$((t - t_first))
 rate=$(awk -v n="$((n - first))" -v ms="$elapsed" 'BEGIN { printf "%.0f", n * 1000 / ms }')
+c1_router=$(cpu_ticks "$ROUTER_PID")
+c1_redis=$(cpu_ticks "$RPID")
+c1_broker=$(cpu_ticks "$BROKER_PID")
 echo "== router: $((n - first)) posts applied in ${elapsed} ms after the first: $rate posts/s"
+awk -v n="$((n - first))" -v hz="$(getconf CLK_TCK)" -v r="$((c1_router - c0_router))" \
+    -v d="$((c1_redis - c0_redis))" -v b="$((c1_broker - c0_broker))" 'BEGIN {
+    printf "== cpu during the run: router %.2f s (%.0f posts per router CPU-second), ", r / hz, r ? n * hz / r : 0
+    printf "redis %.2f s (%.1f us/post), broker %.2f s (%.1f us/post)\n", d / hz, d * 1e6 / hz / n, b / hz, b * 1e6 / hz / n
+}'
+echo "== load average: $(cat /proc/loadavg)"
 curl -fsS "http://127.0.0.1:$PORT/metrics" |
     grep -E '^socialcare_(batches_total|batch_duration_seconds_(sum|count)|router_acknowledgements_total|router_cases_opened_total|router_incidents_total)' || true
-redis-cli -p "$RPORT" info commandstats | grep -E 'evalsha|zadd|get:' | tr -d '\r' || true
+redis-cli -p "$RPORT" info commandstats | grep -E 'evalsha|zadd|sadd|hset:|hmget|hget:|rpush|pexpire' | tr -d '\r' || true
 echo "== redis: $(redis-cli -p "$RPORT" info stats | grep -E '^total_commands_processed' | tr -d '\r'), $(redis-cli -p "$RPORT" dbsize | tr -d '\r') keys"
+if [ -n "${BENCH_PERF_REDIS:-}" ]; then
+    kill -INT "$PERF_REDIS_PID" 2>/dev/null || true
+    wait "$PERF_REDIS_PID" 2>/dev/null || true
+    perf report -i "$WORK/perf-redis.data" --no-children --percent-limit 0.7 --stdio \
+        2>/dev/null | grep -E '^ +[0-9]' | head -n 80 >"$BENCH_PERF_REDIS" || true
+    echo "== perf report (redis): $BENCH_PERF_REDIS"
+fi
 if [ -n "${BENCH_PERF:-}" ]; then
     kill -INT "${PIDS[-1]}" 2>/dev/null || true
     wait "${PIDS[-1]}" 2>/dev/null || true

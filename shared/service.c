@@ -238,6 +238,8 @@ int sc_service_run(struct sc_service *svc, sc_service_batch_fn batch,
             struct sc_inflight *b = &ring[head];
             int rc = b->rc ? b->rc : (b->delivery.failed ? SC_EIO : 0);
             if (rc != 0) {
+                if (svc->flush)
+                    (void)svc->flush(opaque); /* ends any hold before settling */
                 sc_service_rewind_all(svc, ring, INFLIGHT, head, count, rc);
                 head = (head + count) % INFLIGHT;
                 count = 0;
@@ -259,6 +261,8 @@ int sc_service_run(struct sc_service *svc, sc_service_batch_fn batch,
             /* Full, failing or draining: wait for the oldest batch's reports. Later
              * batches are not processed past a failed one, so a customer's posts keep
              * their order. */
+            if (svc->flush && svc->flush(opaque))
+                continue;
             sc_producer_poll(svc->producer, 5);
             continue;
         }
@@ -269,6 +273,8 @@ int sc_service_run(struct sc_service *svc, sc_service_batch_fn batch,
         b->n = sc_consumer_poll_batch(svc->consumer, b->msgs, svc->batch_max,
                                       count > 0 ? 0 : SC_SERVICE_POLL_MS);
         if (b->n == 0) {
+            if (count > 0 && svc->flush && svc->flush(opaque))
+                continue;
             if (count > 0)
                 sc_producer_poll(svc->producer, 1);
             else if (idle)

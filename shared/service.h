@@ -29,6 +29,15 @@ struct sc_service {
     struct sc_metric *m_batch_seconds; /* socialcare_batch_duration_seconds */
     struct sc_metric *m_messages;      /* socialcare_messages_processed_total */
     size_t batch_max;                  /* messages per consumed batch */
+    /* Optional (NULL unless the service sets it after sc_service_init): finishes work
+     * the batch callback deferred. A callback may return 0 with part of its batch still
+     * to do (e.g. outputs produced once Redis answers, overlapping the next batch),
+     * provided it keeps one extra count in the batch's delivery->pending until that work
+     * is done (the hold: the loop stores no offsets before). The loop calls flush
+     * whenever it would otherwise wait for deliveries or new messages, before it rewinds
+     * failed batches, and before it stops, so every hold ends. Returns 1 when it did
+     * work. */
+    int (*flush)(void *opaque);
 };
 
 struct sc_service_opts {

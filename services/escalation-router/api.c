@@ -330,8 +330,49 @@ static void h_incidents(void *opaque, const struct sc_http_request *req,
     reply_json(resp, 200, json_pack("{s:o}", "incidents", out));
 }
 
-/* Sends the resolution follow-up to every linked customer (unless quiet), then marks the
- * incident resolved. Reply ids "incident-<id>-<customer>" make a retry harmless. */
+/* The quiet state of the regions seen while sending one incident's follow-ups. */
+struct quiet_regions {
+    char name[32][64];
+    bool quiet[32];
+    size_t n;
+};
+
+/* True when the customer's region (from the last post in the case history) is in quiet
+ * mode. A customer without a region, or whose history cannot be read, is not held. */
+static bool customer_quiet(struct router_api *api, struct quiet_regions *qr,
+                           const char *customer, int64_t now)
+{
+    redisReply *h =
+        sc_redis_commandf(api->redis, "LINDEX case:{%s}:history -1", customer);
+    char region[64] = "";
+    if (h && h->type == REDIS_REPLY_STRING) {
+        json_t *entry = json_loadb(h->str, h->len, 0, NULL);
+        const char *r = json_string_value(json_object_get(entry, "region"));
+        if (r && strlen(r) < sizeof(region))
+            snprintf(region, sizeof(region), "%s", r);
+        json_decref(entry);
+    }
+    if (h)
+        freeReplyObject(h);
+    if (!region[0])
+        return false;
+    for (size_t i = 0; i < qr->n; i++)
+        if (!strcmp(qr->name[i], region))
+            return qr->quiet[i];
+    redisReply *q = sc_redis_commandf(api->redis, "GET quiet:region:%s", region);
+    bool quiet = q && q->type == REDIS_REPLY_STRING && router_quiet_active(q->str, now);
+    if (q)
+        freeReplyObject(q);
+    if (qr->n < sizeof(qr->name) / sizeof(qr->name[0])) {
+        snprintf(qr->name[qr->n], sizeof(qr->name[qr->n]), "%s", region);
+        qr->quiet[qr->n++] = quiet;
+    }
+    return quiet;
+}
+
+/* Sends the resolution follow-up to every linked customer (unless quiet mode holds it:
+ * global, or the region of the customer's last post), then marks the incident resolved.
+ * Reply ids "incident-<id>-<customer>" make a retry harmless. */
 static void h_incident_resolve(void *opaque, const struct sc_http_request *req,
                                struct sc_http_response *resp)
 {
@@ -373,9 +414,14 @@ static void h_incident_resolve(void *opaque, const struct sc_http_request *req,
         sc_redis_commandf(api->redis, "SMEMBERS incident:{%s}:cases", id);
     struct sc_delivery delivery = {0};
     long sent = 0, held = 0;
+    struct quiet_regions regions = {0};
     for (size_t i = 0;
          members && members->type == REDIS_REPLY_ARRAY && i < members->elements; i++) {
         const char *customer = members->element[i]->str;
+        if (!quiet && customer_quiet(api, &regions, customer, now)) {
+            held++;
+            continue;
+        }
         redisReply *c = sc_redis_commandf(
             api->redis, "HMGET case:{%s} case_id last_post department", customer);
         if (!c || c->type != REDIS_REPLY_ARRAY || c->elements != 3 ||

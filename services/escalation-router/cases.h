@@ -9,19 +9,27 @@
  * reopens the same case; any other post after resolution opens a new case, which goes to
  * the agent who helped before when that agent is available.
  *
- * Keys (customer key in the hash tag, so they work on Redis Cluster):
- *   case:{<customer>}          hash: case_id status department priority opened_at
- *       updated_at resolved_at posts last_post last_intent trend acked thanked
- *       ack_day ack_count due pending agent last_agent reopened incident
- * first_response_at case:{<customer>}:posts    hash: post id -> applied result (see
- * case_result) case:{<customer>}:history  list: the last posts (JSON: post_id intent
- * sentiment score at), newest last; trimmed to last_posts whenever it grows past twice
- * that The keys expire 30 days after the last activity (the TTL is refreshed at most
- * every 15 days, tracked in the exp_at field). Global indexes, written by separate
- * commands (not inside the per-customer scripts): cases:due     zset customer -> SLA due
- * ms of every unresolved case (the case list) sla:pending   zset customer -> SLA due ms
- * of cases waiting for our response agents:available  set of agent ids who take returning
- * customers */
+ * Keys (customer key in the hash tag, so each works on Redis Cluster):
+ *
+ *     case:{<customer>}          hash: case_id status department priority opened_at
+ *                                updated_at resolved_at posts last_post last_intent
+ *                                trend acked thanked ack_day ack_count due pending agent
+ *                                last_agent reopened incident first_response_at exp_at
+ *     case:{<customer>}:posts    hash: post id -> applied result (see case_result)
+ *     case:{<customer>}:history  list: the last posts (JSON: post_id intent sentiment
+ *                                score at, and region when the post had one), newest
+ *                                last; trimmed to last_posts whenever it grows past twice
+ *                                that
+ *
+ * The keys expire 30 days after the last activity (the TTL is refreshed at most every 15
+ * days, tracked in the exp_at field). One apply call takes a chunk of up to 16 posts of
+ * different customers: on Redis Cluster a chunk would have to hold customers of one hash
+ * slot (not done: sc_redis talks to one node). Global indexes, written by separate
+ * variadic commands once per batch (not inside the per-customer scripts):
+ *
+ *     cases:due         zset customer -> SLA due ms of every unresolved case (case list)
+ *     sla:pending       zset customer -> SLA due ms of cases waiting for our response
+ *     agents:available  set of agent ids who take returning customers */
 #ifndef ROUTER_CASES_H
 #define ROUTER_CASES_H
 
@@ -89,8 +97,31 @@ struct case_apply {
 int router_case_result_parse(const char *text, size_t len,
                              struct case_result *out) SC_WUR;
 
-/* @brief Adds the apply script for one post to a pipelined batch. */
-void router_case_apply_add(struct sc_redis_batch *batch, const struct case_apply *a);
+/* Posts collected for one call of the apply script (reused between chunks). */
+#define CASE_CHUNK_FIELDS 14 /* strings per post: 3 keys, 11 arguments */
+struct case_chunk {
+    size_t n;  /* posts added since the last flush */
+    char *buf; /* the strings */
+    size_t used, cap;
+    size_t *off, *len; /* per post CASE_CHUNK_FIELDS strings in buf */
+    size_t fcap;
+    const char **argv; /* assembled at flush */
+    size_t *lens;
+    size_t vcap;
+    char common[6][32]; /* the batch-wide arguments, from the chunk's first post */
+};
+
+/* @brief Adds one post to the chunk (zero-initialise the chunk before first use). The
+ *        batch-wide fields of a (daily cap, now, reopen window, last posts) are taken
+ *        from the chunk's first post. */
+void case_chunk_add(struct case_chunk *c, const struct case_apply *a);
+
+/* @brief Appends one EVALSHA of the apply script for the posts added since the last
+ *        flush to batch; its reply is an array with one result text per post, in order.
+ * @returns the number of posts flushed (0: nothing appended). */
+size_t case_chunk_flush(struct case_chunk *c, struct sc_redis_batch *batch);
+
+void case_chunk_free(struct case_chunk *c);
 
 /* @brief Adds the delivery script for a delivered reply of a case. auto_reply: an
  *        automatic message (it counts as first response but does not stop the SLA

@@ -7,6 +7,7 @@
  * waits for the customer and the first-response time is measured. SIGHUP reloads the
  * routing file between batches; the case API runs on the HTTP thread. */
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "jsonw.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "postscan.h"
 #include "route.h"
 #include "router.h"
 #include "service.h"
@@ -63,6 +65,191 @@ static const struct sc_config_item router_items[] = {
 struct router_item;
 struct batch_ctx;
 
+/* The applier thread: runs one pipelined batch of apply calls at a time on its own
+ * Redis connection, so Redis works on a batch while the main thread prepares the next
+ * one and produces the previous one's outputs. */
+struct applier {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct sc_redis *redis;
+    struct sc_redis_batch *job; /* submitted and not yet taken back */
+    bool running, done, quit, started;
+    int rc;
+};
+
+static void *applier_main(void *opaque)
+{
+    struct applier *a = opaque;
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        while (!a->quit && !(a->job && a->running))
+            pthread_cond_wait(&a->cv, &a->mu);
+        if (a->quit)
+            break;
+        struct sc_redis_batch *job = a->job;
+        pthread_mutex_unlock(&a->mu);
+        int rc = sc_redis_batch_run(a->redis, job);
+        pthread_mutex_lock(&a->mu);
+        a->rc = rc;
+        a->running = false;
+        a->done = true;
+        pthread_cond_broadcast(&a->cv);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+static int applier_start(struct applier *a, const char *url, char *errstr,
+                         size_t errstr_size)
+{
+    a->redis = sc_redis_new(url, 2000, errstr, errstr_size);
+    if (!a->redis)
+        return SC_EINVAL;
+    sc_redis_script_register(a->redis, &router_case_apply_script);
+    sc_redis_script_register(a->redis, &router_case_delivered_script);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    if (pthread_create(&a->thread, NULL, applier_main, a) != 0) {
+        snprintf(errstr, errstr_size, "cannot start the applier thread");
+        return SC_EIO;
+    }
+    a->started = true;
+    return 0;
+}
+
+/* Hands a batch to the thread (an empty one completes at once). */
+static void applier_submit(struct applier *a, struct sc_redis_batch *job)
+{
+    pthread_mutex_lock(&a->mu);
+    a->job = job;
+    a->rc = 0;
+    a->done = sc_redis_batch_count(job) == 0;
+    a->running = !a->done;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Waits for the submitted batch. @returns sc_redis_batch_run's result. */
+static int applier_wait(struct applier *a)
+{
+    pthread_mutex_lock(&a->mu);
+    while (!a->done)
+        pthread_cond_wait(&a->cv, &a->mu);
+    int rc = a->rc;
+    a->job = NULL;
+    a->done = false;
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+static void applier_stop(struct applier *a)
+{
+    if (a->started) {
+        pthread_mutex_lock(&a->mu);
+        a->quit = true;
+        pthread_cond_broadcast(&a->cv);
+        pthread_mutex_unlock(&a->mu);
+        pthread_join(a->thread, NULL);
+        pthread_mutex_destroy(&a->mu);
+        pthread_cond_destroy(&a->cv);
+        a->started = false;
+    }
+    sc_redis_free(a->redis);
+    a->redis = NULL;
+}
+
+/* One batch from consumption to its outputs (two slots alternate). */
+struct router_slot {
+    struct router_item *items;
+    size_t n, cap;
+    struct batch_ctx *ctx;
+    struct postscan_arena arena; /* the batch's post strings */
+    struct sc_redis_batch *apply;
+    struct sc_delivery *delivery; /* its delivery group (owned by the service loop) */
+    struct router_rules *rules;   /* the rules it was routed with */
+    int64_t now;
+    char at[40]; /* now, RFC 3339 */
+    bool held;   /* submitted, outputs not yet produced (the delivery group's hold) */
+};
+
+/* Posts per call of the apply script (8 to 16 measured best; 32 and 64 were slower in
+ * Redis, see docs/benchmarks/router.md). */
+#define ROUTER_CHUNK 16
+
+/* A variadic command being built (ZADD key s1 m1 s2 m2 ..., SADD key m1 m2 ...): one
+ * command per batch instead of one per post. */
+struct varcmd {
+    const char *cmd; /* static string; the key is string 1 in buf */
+    size_t n;        /* arguments after command and key */
+    char *buf;
+    size_t used, cap;
+    size_t *off, ocap;
+    const char **argv;
+    size_t *lens, vcap;
+};
+
+static void varcmd_put(struct varcmd *v, const char *text)
+{
+    size_t len = strlen(text);
+    if (v->used + len + 1 > v->cap) {
+        v->cap = (v->used + len + 1) * 2;
+        v->buf = sc_realloc(v->buf, v->cap);
+    }
+    if (v->n + 2 >= v->ocap) {
+        v->ocap = (v->n + 2) * 2;
+        v->off = sc_realloc(v->off, v->ocap * sizeof(*v->off));
+    }
+    memcpy(v->buf + v->used, text, len + 1);
+    v->off[v->n + 2] = v->used; /* slots 0 and 1: command and key */
+    v->used += len + 1;
+}
+
+static void varcmd_start(struct varcmd *v, const char *cmd, const char *key)
+{
+    v->used = 0;
+    v->n = 0;
+    v->cmd = cmd;
+    varcmd_put(v, key); /* lands in slot 2 (no argument yet): move it to slot 1 */
+    v->off[1] = v->off[2];
+}
+
+static void varcmd_arg(struct varcmd *v, const char *arg)
+{
+    varcmd_put(v, arg);
+    v->n++;
+}
+
+/* Appends the command to batch when it has arguments, and empties it. */
+static void varcmd_flush(struct varcmd *v, struct sc_redis_batch *batch)
+{
+    if (v->n == 0)
+        return;
+    size_t argc = v->n + 2;
+    if (argc > v->vcap) {
+        v->vcap = argc * 2;
+        v->argv = sc_realloc(v->argv, v->vcap * sizeof(*v->argv));
+        v->lens = sc_realloc(v->lens, v->vcap * sizeof(*v->lens));
+    }
+    v->argv[0] = v->cmd;
+    v->argv[1] = v->buf + v->off[1];
+    for (size_t i = 2; i < argc; i++)
+        v->argv[i] = v->buf + v->off[i];
+    for (size_t i = 0; i < argc; i++)
+        v->lens[i] = strlen(v->argv[i]);
+    sc_redis_batch_add(batch, (int)argc, v->argv, v->lens);
+    v->n = 0;
+}
+
+static void varcmd_free(struct varcmd *v)
+{
+    sc_free(v->buf);
+    sc_free(v->off);
+    sc_free(v->argv);
+    sc_free(v->lens);
+    memset(v, 0, sizeof(*v));
+}
+
 /* An item of the list of rule sets retired by reloads (freed at exit). */
 struct retired {
     struct retired *next;
@@ -74,14 +261,17 @@ struct router {
     struct router_config conf;
     _Atomic(struct router_rules *) rules;
     struct retired *retired;
-    struct sc_redis_batch *pre, *batch, *post;
+    struct sc_redis_batch *pre, *post;
     struct webhooks *hooks;
     struct router_api api;
-    struct router_item *items; /* per-batch work, reused */
-    size_t items_cap;
-    struct batch_ctx *ctx;
-    struct jsonw out;  /* the message being written */
-    char batch_at[40]; /* the batch's time, RFC 3339 */
+    struct applier applier;
+    struct router_slot slots[2];       /* the batch being prepared and the held one */
+    unsigned next;                     /* index of the slot the next batch goes to */
+    struct postscan_arena *scan_arena; /* the preparing slot's */
+    struct case_chunk chunk;           /* posts of the next apply call */
+    struct varcmd due, pending, links; /* variadic index commands being built */
+    struct jsonw out;                  /* the message being written */
+    char batch_at[40];                 /* the batch's time, RFC 3339 */
     int64_t next_scan;
     struct sc_metric *m_posts; /* socialcare_router_posts_total{department,priority} */
     struct sc_metric *m_cases_opened;   /* socialcare_router_cases_opened_total */
@@ -91,16 +281,20 @@ struct router {
     struct sc_metric *m_breaches;  /* socialcare_router_sla_breaches_total{dept,prio} */
     struct sc_metric *m_incidents; /* socialcare_router_incidents_total{topic} */
     struct sc_metric *m_reloads;   /* socialcare_router_config_reloads_total */
+    struct sc_metric *m_amplify;   /* socialcare_router_amplify_total */
 };
 
 /* What one consumed message turned into before the Redis round trips. */
 struct router_item {
-    json_t *event; /* parsed message, NULL when dead-lettered */
+    json_t *event; /* a delivery, or a post the fast scan declined; NULL otherwise */
+    bool valid;    /* accepted (false: dead-lettered) */
     bool is_post;
+    struct post_fields pf; /* a post's fields */
     struct route_input in;
     struct route_decision decision;
     char customer[512];
     long redis_index; /* index of its command in the batch, -1 when none */
+    size_t chunk_pos; /* a post's position in its apply call's reply */
     int topic_slot;   /* index into the batch's topics, -1 when not counted */
     long long due_ms;
     bool auto_reply; /* delivery of an automatic message */
@@ -131,48 +325,26 @@ static bool counts_for_spikes(const char *intent)
            i == ROUTER_INTENT_CRISIS;
 }
 
-static const char *post_region(const json_t *post)
+static void fill_input(const struct post_fields *pf, struct route_input *in, int64_t now)
 {
-    const char *r = sc_event_str(post, "region");
-    if (!r)
-        r = sc_event_path(post, "author", "region");
-    return r;
-}
-
-static void fill_input(const json_t *ev, struct route_input *in, int64_t now)
-{
-    json_t *cls = json_object_get(ev, "classification");
-    json_t *sentiment = json_object_get(cls, "sentiment");
-    json_t *author = json_object_get(ev, "author");
-    json_t *eng = json_object_get(ev, "engagement");
     memset(in, 0, sizeof(*in));
-    in->intent = json_string_value(json_object_get(cls, "intent"));
-    in->topic = json_string_value(json_object_get(cls, "topic"));
-    in->sentiment = json_string_value(json_object_get(sentiment, "label"));
-    in->sentiment_score = json_number_value(json_object_get(sentiment, "score"));
-    in->influence = json_number_value(json_object_get(cls, "influence"));
-    in->language = sc_event_str(ev, "lang");
-    in->platform = sc_event_str(ev, "platform");
-    in->kind = sc_event_str(ev, "kind");
-    in->region = post_region(ev);
-    in->source_type = sc_event_path(ev, "source", "type");
-    in->text = sc_event_str(ev, "text");
-    /* counts are validated integers up to INT64_MAX: no double round trip (2^63 does
-     * not convert back), and a saturating sum */
-    in->followers = (long long)json_integer_value(json_object_get(author, "followers"));
-    in->verified = json_is_true(json_object_get(author, "verified"));
-    static const char *const counters[] = {"likes", "reposts", "replies"};
-    long long interactions = 0;
-    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
-        long long v = (long long)json_integer_value(json_object_get(eng, counters[i]));
-        if (v > 0)
-            interactions = v > LLONG_MAX - interactions ? LLONG_MAX : interactions + v;
-    }
+    in->intent = pf->intent;
+    in->topic = pf->topic;
+    in->sentiment = pf->label;
+    in->sentiment_score = pf->score;
+    in->influence = pf->influence;
+    in->language = pf->lang;
+    in->platform = pf->platform;
+    in->kind = pf->kind;
+    in->region = pf->region;
+    in->source_type = pf->source_type;
+    in->text = pf->text;
+    in->followers = pf->followers;
+    in->verified = pf->verified;
     int64_t created = now;
-    const char *created_at = sc_event_str(ev, "created_at");
-    if (!created_at || sc_parse_time(created_at, &created) != 0)
+    if (!pf->created_at || sc_parse_time(pf->created_at, &created) != 0)
         created = now;
-    in->engagement_per_min = router_engagement_velocity(interactions, created, now);
+    in->engagement_per_min = router_engagement_velocity(pf->interactions, created, now);
 }
 
 /* Copies s into out as the inside of a JSON string (quotes, backslashes and control
@@ -247,7 +419,7 @@ static int router_emit_post(struct router *rt, const struct router_rules *rules,
 {
     const struct sc_common_config *common = &rt->conf.common;
     struct case_result *res = &it->res;
-    const char *post_id = sc_event_str(it->event, "id");
+    const char *post_id = it->pf.id;
     struct jsonw *w = &rt->out;
     char due_at[40];
     sc_format_time(res->due_ms, due_at, sizeof(due_at));
@@ -299,8 +471,8 @@ static int router_emit_post(struct router *rt, const struct router_rules *rules,
         return 0;
     char text[1024], reply_id[600];
     const char *signature = dept->signature ? dept->signature : rules->team_signature;
-    if (router_ack_render(tpl, sc_event_path(it->event, "author", "handle"), res->case_id,
-                          signature, dept->name, text, sizeof(text)) < 0) {
+    if (router_ack_render(tpl, it->pf.handle, res->case_id, signature, dept->name, text,
+                          sizeof(text)) < 0) {
         sc_log(SC_LOG_ERR, "ROUTE", "acknowledgement text too long; not sent");
         return 0;
     }
@@ -322,6 +494,40 @@ static int router_emit_post(struct router *rt, const struct router_rules *rules,
                           klen, w->buf, w->len, NULL, delivery);
     if (rc == 0)
         sc_metric_inc(rt->m_acks, NULL);
+    return rc;
+}
+
+/* Praise whose routing rule says "amplify": true. */
+static bool wants_amplify(const struct router_item *it)
+{
+    return it->decision.amplify &&
+           router_intent_index(it->in.intent) == ROUTER_INTENT_PRAISE;
+}
+
+/* case.amplify on cases.events: a suggestion that an agent (or a tool acting for one)
+ * share or like the post. The router takes no public action itself. A redelivered post
+ * emits it again (consumers de-duplicate by post_id and type). */
+static int router_emit_amplify(struct router *rt, const struct router_item *it,
+                               struct sc_delivery *delivery)
+{
+    struct jsonw *w = &rt->out;
+    jsonw_begin(w);
+    jsonw_int(w, "v", 1);
+    jsonw_str(w, "type", "case.amplify");
+    jsonw_str(w, "case_id", it->res.case_id);
+    jsonw_str(w, "customer", it->customer);
+    jsonw_str(w, "post_id", it->pf.id);
+    jsonw_str(w, "department", it->decision.department);
+    jsonw_str(w, "platform", it->in.platform);
+    jsonw_str(w, "kind", it->in.kind);
+    jsonw_str(w, "source", it->in.source_type);
+    jsonw_str(w, "at", rt->batch_at);
+    jsonw_end(w);
+    int rc = sc_producer_send(rt->svc.producer, rt->conf.common.topic_cases_events,
+                              it->customer, strlen(it->customer), w->buf, w->len, NULL,
+                              delivery);
+    if (rc == 0)
+        sc_metric_inc(rt->m_amplify, NULL);
     return rc;
 }
 
@@ -348,17 +554,30 @@ static int router_prepare(struct router *rt, const struct router_rules *rules,
     it->topic_slot = -1;
     it->is_post =
         strcmp(rd_kafka_topic_name(msg->rkt), common->topic_replies_delivered) != 0;
-    it->event = sc_event_parse(msg->payload, msg->len,
-                               it->is_post ? SC_EVENT_POST : SC_EVENT_DELIVERY, NULL,
-                               reason, sizeof(reason));
-    if (it->event && it->is_post) {
-        fill_input(it->event, &it->in, now);
+    bool scanned =
+        it->is_post && router_post_scan(msg->payload, msg->len, rt->scan_arena, &it->pf);
+    it->event = NULL;
+    if (!scanned) {
+        it->event = sc_event_parse(msg->payload, msg->len,
+                                   it->is_post ? SC_EVENT_POST : SC_EVENT_DELIVERY, NULL,
+                                   reason, sizeof(reason));
+        if (it->event && it->is_post)
+            post_fields_from_json(it->event, &it->pf);
+    }
+    if ((scanned || it->event) && it->is_post) {
+        fill_input(&it->pf, &it->in, now);
+        const struct post_fields *pf = &it->pf;
+        int klen = -1;
+        if (pf->platform && pf->author_id && *pf->platform && *pf->author_id)
+            klen = snprintf(it->customer, sizeof(it->customer), "%s:%s", pf->platform,
+                            pf->author_id);
         if (!it->in.intent || !it->in.topic || !it->in.sentiment) {
             snprintf(reason, sizeof(reason), "missing_field: classification");
-        } else if (sc_event_customer_key(it->event, it->customer, sizeof(it->customer)) <
-                   0) {
+        } else if (klen < 0 || (size_t)klen >= sizeof(it->customer)) {
+            it->customer[0] = '\0';
             snprintf(reason, sizeof(reason), "invalid_field: customer key too long");
         } else {
+            it->valid = true;
             router_route(rules, &it->in, &it->decision);
             int d = it->decision.department_index, p = it->decision.priority;
             if (d < 64) {
@@ -384,6 +603,7 @@ static int router_prepare(struct router *rt, const struct router_rules *rules,
         json_decref(it->event);
         it->event = NULL;
     } else if (it->event) {
+        it->valid = true;
         return 0;
     }
     return sc_producer_dead_letter(rt->svc.producer, common->topic_dlq,
@@ -464,7 +684,7 @@ static void incident_opened(struct router *rt, const struct router_rules *rules,
     const char *topic = ctx->topics[slot];
     int dept_idx = rules->default_department;
     for (size_t i = 0; i < n; i++)
-        if (items[i].topic_slot == (int)slot && items[i].event) {
+        if (items[i].topic_slot == (int)slot && items[i].valid) {
             dept_idx = items[i].decision.department_index;
             break;
         }
@@ -490,10 +710,10 @@ static void incident_opened(struct router *rt, const struct router_rules *rules,
 
     json_t *samples = json_array();
     for (size_t i = 0; i < n && (int)json_array_size(samples) < rules->spike_samples; i++)
-        if (items[i].topic_slot == (int)slot && items[i].event && items[i].in.text)
-            json_array_append_new(samples, json_pack("{s:s,s:s}", "post_id",
-                                                     sc_event_str(items[i].event, "id"),
-                                                     "text", items[i].in.text));
+        if (items[i].topic_slot == (int)slot && items[i].valid && items[i].in.text)
+            json_array_append_new(samples,
+                                  json_pack("{s:s,s:s}", "post_id", items[i].pf.id,
+                                            "text", items[i].in.text));
     char at[40];
     sc_format_time(now, at, sizeof(at));
     json_t *payload =
@@ -552,36 +772,48 @@ static int router_periodic(void *opaque)
     return busy;
 }
 
-static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
-                        struct sc_delivery *delivery)
+/* Prepares a consumed batch in slot sl: parses and routes every message (dead-letters
+ * with `delivery`), reads quiet mode and counts spikes (first round trip), and builds the
+ * batch of apply calls for the applier thread. */
+static int router_begin(struct router *rt, struct router_slot *sl,
+                        rd_kafka_message_t **msgs, size_t n, struct sc_delivery *delivery)
 {
-    struct router *rt = opaque;
     struct router_rules *rules = atomic_load(&rt->rules);
-    if (n > rt->items_cap) {
-        sc_free(rt->items);
-        rt->items = sc_calloc(n, sizeof(*rt->items));
-        rt->items_cap = n;
+    if (n > sl->cap) {
+        sc_free(sl->items);
+        sl->items = sc_calloc(n, sizeof(*sl->items));
+        sl->cap = n;
     }
-    struct router_item *items = rt->items;
+    struct router_item *items = sl->items;
     memset(items, 0, n * sizeof(*items));
-    struct batch_ctx *ctx = rt->ctx;
+    sl->n = n;
+    sl->rules = rules;
+    sl->delivery = delivery;
+    struct batch_ctx *ctx = sl->ctx;
     memset(ctx, 0, sizeof(*ctx));
     int64_t now = sc_wall_ms();
-    sc_format_time(now, rt->batch_at, sizeof(rt->batch_at));
+    sl->now = now;
+    sc_format_time(now, sl->at, sizeof(sl->at));
     int rc = 0;
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += msgs[i]->len + 16;
+    postscan_arena_reset(&sl->arena, bytes);
+    rt->scan_arena = &sl->arena;
+    rt->chunk.n = 0; /* nothing left over from a failed batch */
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = router_prepare(rt, rules, msgs[i], &items[i], ctx, now, delivery);
     if (rc == 0)
         rc = router_pre(rt, rules, ctx, now);
 
     /* Second round trip: every post applied to its case, every delivery recorded. */
-    sc_redis_batch_reset(rt->batch);
+    sc_redis_batch_reset(sl->apply);
     char history[1024];
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct router_item *it = &items[i];
-        if (!it->event)
+        if (!it->valid)
             continue;
-        it->redis_index = (long)sc_redis_batch_count(rt->batch);
+        it->redis_index = (long)sc_redis_batch_count(sl->apply); /* a post's chunk */
         if (!it->is_post) {
             const char *case_id = sc_event_str(it->event, "case_id");
             const char *status = sc_event_str(it->event, "status");
@@ -596,24 +828,30 @@ static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
             it->customer[msg->key_len] = '\0';
             it->auto_reply = reply_id && (!strncmp(reply_id, "ack-", 4) ||
                                           !strncmp(reply_id, "incident-", 9));
-            router_case_delivered_add(rt->batch, it->customer, case_id, status,
+            (void)case_chunk_flush(&rt->chunk, sl->apply); /* keep the order */
+            it->redis_index = (long)sc_redis_batch_count(sl->apply);
+            router_case_delivered_add(sl->apply, it->customer, case_id, status,
                                       it->auto_reply, now);
             continue;
         }
         const char *incident =
             it->topic_slot >= 0 ? ctx->spikes[it->topic_slot].incident : "";
-        char e_id[300], e_intent[80], e_label[80];
-        json_escape(sc_event_str(it->event, "id"), e_id, sizeof(e_id));
+        char e_id[300], e_intent[80], e_label[80], e_region[80];
+        json_escape(it->pf.id, e_id, sizeof(e_id));
         json_escape(it->in.intent, e_intent, sizeof(e_intent));
         json_escape(it->in.sentiment, e_label, sizeof(e_label));
+        json_escape(it->in.region, e_region, sizeof(e_region));
+        /* the region lets scheduled messages (incident follow-ups) honour the
+         * customer's regional quiet mode */
         snprintf(history, sizeof(history),
                  "{\"post_id\":\"%s\",\"intent\":\"%s\",\"sentiment\":\"%s\","
-                 "\"score\":%.3f,\"at\":%lld}",
-                 e_id, e_intent, e_label, it->in.sentiment_score, (long long)now);
+                 "\"score\":%.3f,\"at\":%lld%s%s%s}",
+                 e_id, e_intent, e_label, it->in.sentiment_score, (long long)now,
+                 e_region[0] ? ",\"region\":\"" : "", e_region, e_region[0] ? "\"" : "");
         int intent = router_intent_index(it->in.intent);
         struct case_apply a = {
             .customer = it->customer,
-            .post_id = sc_event_str(it->event, "id"),
+            .post_id = it->pf.id,
             .department = it->decision.department,
             .priority = router_priority_name(it->decision.priority),
             .intent = it->in.intent,
@@ -633,11 +871,28 @@ static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
             .score = it->in.sentiment_score,
             .incident = incident,
         };
-        router_case_apply_add(rt->batch, &a);
+        it->chunk_pos = rt->chunk.n;
+        case_chunk_add(&rt->chunk, &a);
+        if (rt->chunk.n == ROUTER_CHUNK)
+            (void)case_chunk_flush(&rt->chunk, sl->apply);
     }
-    if (rc == 0 && sc_redis_batch_count(rt->batch) > 0)
-        rc = sc_redis_batch_run(rt->svc.redis, rt->batch);
+    (void)case_chunk_flush(&rt->chunk, sl->apply);
+    return rc;
+}
 
+/* Completes a batch whose apply calls ran (apply_rc their outcome): the global indexes,
+ * returning customers' agents and incident records (third round trip), then the case
+ * events and acknowledgements. Frees the batch's parsed messages. */
+static int router_finish(struct router *rt, struct router_slot *sl, int apply_rc)
+{
+    struct router_item *items = sl->items;
+    size_t n = sl->n;
+    struct batch_ctx *ctx = sl->ctx;
+    const struct router_rules *rules = sl->rules;
+    int64_t now = sl->now;
+    int rc = apply_rc;
+    memcpy(rt->batch_at, sl->at, sizeof(rt->batch_at));
+    rt->due.n = rt->pending.n = rt->links.n = 0;
     /* Third round trip: the global indexes (case list by SLA due, SLA clocks, incident
      * links), the returning customers' agents, and opened incidents. */
     sc_redis_batch_reset(rt->post);
@@ -645,7 +900,7 @@ static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
         struct router_item *it = &items[i];
         if (it->redis_index < 0)
             continue;
-        redisReply *reply = sc_redis_batch_reply(rt->batch, (size_t)it->redis_index);
+        redisReply *reply = sc_redis_batch_reply(sl->apply, (size_t)it->redis_index);
         if (!it->is_post) {
             if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
                 rc = SC_EIO;
@@ -655,11 +910,18 @@ static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
             if (first >= 0)
                 sc_metric_observe(rt->m_first_response, NULL, (double)first / 1e3);
             if (reply->element[1]->integer == 1) {
-                const char *zrem[] = {"ZREM", "sla:pending", it->customer};
-                add_cmd(rt->post, 3, zrem);
+                if (rt->pending.n > 0 && strcmp(rt->pending.cmd, "ZREM") != 0)
+                    varcmd_flush(&rt->pending, rt->post);
+                if (rt->pending.n == 0)
+                    varcmd_start(&rt->pending, "ZREM", "sla:pending");
+                varcmd_arg(&rt->pending, it->customer);
             }
             continue;
         }
+        if (reply && reply->type == REDIS_REPLY_ARRAY && it->chunk_pos < reply->elements)
+            reply = reply->element[it->chunk_pos];
+        else
+            reply = NULL;
         if (!reply || reply->type != REDIS_REPLY_STRING ||
             router_case_result_parse(reply->str, reply->len, &it->res) != 0) {
             sc_log(SC_LOG_ERR, "CASES", "unexpected reply from the case script");
@@ -669,22 +931,36 @@ static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
         char due[32];
         snprintf(due, sizeof(due), "%lld", it->res.due_ms);
         if (it->res.reindex) {
-            const char *zadd[] = {"ZADD", "cases:due", due, it->customer};
-            add_cmd(rt->post, 4, zadd);
+            if (rt->due.n == 0)
+                varcmd_start(&rt->due, "ZADD", "cases:due");
+            varcmd_arg(&rt->due, due);
+            varcmd_arg(&rt->due, it->customer);
         }
         if (it->res.reindex && it->res.pending) {
-            const char *zadd[] = {"ZADD", "sla:pending", due, it->customer};
-            add_cmd(rt->post, 4, zadd);
-        }
-        const char *incident =
-            it->topic_slot >= 0 ? ctx->spikes[it->topic_slot].incident : "";
-        if (*incident) {
-            char key[200];
-            snprintf(key, sizeof(key), "incident:{%s}:cases", incident);
-            const char *sadd[] = {"SADD", key, it->customer};
-            add_cmd(rt->post, 3, sadd);
+            if (rt->pending.n > 0 && strcmp(rt->pending.cmd, "ZADD") != 0)
+                varcmd_flush(&rt->pending, rt->post);
+            if (rt->pending.n == 0)
+                varcmd_start(&rt->pending, "ZADD", "sla:pending");
+            varcmd_arg(&rt->pending, due);
+            varcmd_arg(&rt->pending, it->customer);
         }
     }
+    /* the incident links: one SADD per incident */
+    for (size_t s = 0; s < ctx->n_topics && rc == 0; s++) {
+        const char *incident = ctx->spikes[s].incident;
+        if (!*incident)
+            continue;
+        char key[200];
+        snprintf(key, sizeof(key), "incident:{%s}:cases", incident);
+        varcmd_start(&rt->links, "SADD", key);
+        for (size_t i = 0; i < n; i++)
+            if (items[i].is_post && items[i].redis_index >= 0 &&
+                items[i].topic_slot == (int)s)
+                varcmd_arg(&rt->links, items[i].customer);
+        varcmd_flush(&rt->links, rt->post);
+    }
+    varcmd_flush(&rt->due, rt->post);
+    varcmd_flush(&rt->pending, rt->post);
     for (size_t s = 0; s < ctx->n_topics && rc == 0; s++) {
         if (ctx->spikes[s].opened) {
             incident_opened(rt, rules, items, n, ctx, s, now);
@@ -708,7 +984,7 @@ static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
     size_t first_pref = sc_redis_batch_count(rt->post);
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct router_item *it = &items[i];
-        if (it->is_post && it->event && it->res.opened && it->res.preferred[0]) {
+        if (it->is_post && it->valid && it->res.opened && it->res.preferred[0]) {
             const char *ism[] = {"SISMEMBER", "agents:available", it->res.preferred};
             add_cmd(rt->post, 3, ism);
         }
@@ -719,7 +995,7 @@ static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
     size_t k = first_pref;
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct router_item *it = &items[i];
-        if (!(it->is_post && it->event && it->res.opened && it->res.preferred[0]))
+        if (!(it->is_post && it->valid && it->res.opened && it->res.preferred[0]))
             continue;
         redisReply *r = sc_redis_batch_reply(rt->post, k++);
         if (!r || r->type != REDIS_REPLY_INTEGER || r->integer != 1)
@@ -745,12 +1021,74 @@ static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
             continue;
         const char *incident =
             it->topic_slot >= 0 ? ctx->spikes[it->topic_slot].incident : "";
-        rc = router_emit_post(rt, rules, it, incident, delivery);
+        rc = router_emit_post(rt, rules, it, incident, sl->delivery);
+        if (rc == 0 && wants_amplify(it))
+            rc = router_emit_amplify(rt, it, sl->delivery);
     }
     for (size_t i = 0; i < n; i++)
         json_decref(items[i].event);
-    (void)router_periodic(rt);
+    sl->n = 0;
     return rc;
+}
+
+/* Ends the hold on a finished batch's delivery group (see router_batch); a failed
+ * batch is marked failed so the service loop consumes it again. */
+static void router_release(struct router_slot *sl, int rc)
+{
+    if (rc != 0)
+        atomic_fetch_add(&sl->delivery->failed, 1);
+    atomic_fetch_sub(&sl->delivery->pending, 1);
+    sl->held = false;
+}
+
+/* Finishes the held batch, if any. @returns 1 when there was one. */
+static int router_flush(void *opaque)
+{
+    struct router *rt = opaque;
+    struct router_slot *held = &rt->slots[rt->next ^ 1];
+    if (!held->held)
+        return 0;
+    int arc = applier_wait(&rt->applier);
+    router_release(held, router_finish(rt, held, arc));
+    return 1;
+}
+
+/* One consumed batch. The apply calls of a batch run on the applier thread (its own
+ * Redis connection) while the main thread parses the next batch and produces the
+ * previous one's outputs: batch n is prepared here, handed to the applier, and finished
+ * (indexes, events, acknowledgements) during the call for batch n+1, or by router_flush
+ * when the service loop would otherwise wait. Until then its delivery group carries one
+ * extra pending count (the hold), so the loop cannot store its offsets before its
+ * outputs are produced and acknowledged. Apply calls keep the batches' order (one
+ * applier, one connection), and each batch's index commands follow the previous
+ * batch's. */
+static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
+                        struct sc_delivery *delivery)
+{
+    struct router *rt = opaque;
+    struct router_slot *sl = &rt->slots[rt->next];
+    struct router_slot *held = &rt->slots[rt->next ^ 1];
+    int rc = router_begin(rt, sl, msgs, n, delivery);
+    if (held->held) {
+        int arc = applier_wait(&rt->applier);
+        if (arc == 0 && rc == 0)
+            applier_submit(&rt->applier, sl->apply); /* Redis works on it meanwhile */
+        router_release(held, router_finish(rt, held, arc));
+        if (arc != 0 && rc == 0)
+            rc = arc; /* not submitted: consumed again with the failed one */
+    } else if (rc == 0) {
+        applier_submit(&rt->applier, sl->apply);
+    }
+    if (rc != 0) {
+        (void)router_finish(rt, sl, rc); /* frees the parsed messages only */
+        (void)router_periodic(rt);
+        return rc;
+    }
+    atomic_fetch_add(&delivery->pending, 1); /* the hold */
+    sl->held = true;
+    rt->next ^= 1;
+    (void)router_periodic(rt);
+    return 0;
 }
 
 /* KEYS[1] sla:pending. ARGV: customer, due. Removes the entry only when it still has that
@@ -907,9 +1245,14 @@ int main(int argc, char **argv)
         &router_spike_script,       &sla_unpend_script};
     for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++)
         sc_redis_script_register(rt.svc.redis, scripts[i]);
-    rt.ctx = sc_calloc(1, sizeof(*rt.ctx));
+    for (size_t i = 0; i < 2; i++) {
+        rt.slots[i].ctx = sc_calloc(1, sizeof(*rt.slots[i].ctx));
+        rt.slots[i].apply = sc_redis_batch_new();
+    }
+    if (applier_start(&rt.applier, rt.conf.common.redis_url, errstr, sizeof(errstr)) != 0)
+        goto fail;
+    rt.svc.flush = router_flush;
     rt.pre = sc_redis_batch_new();
-    rt.batch = sc_redis_batch_new();
     rt.post = sc_redis_batch_new();
     struct sc_metrics *m = rt.svc.metrics;
     rt.m_posts = sc_metrics_counter(m, "socialcare_router_posts_total",
@@ -933,6 +1276,10 @@ int main(int argc, char **argv)
     rt.m_incidents =
         sc_metrics_counter(m, "socialcare_router_incidents_total",
                            "Incidents opened from complaint spikes", "topic");
+    rt.m_amplify = sc_metrics_counter(m, "socialcare_router_amplify_total",
+                                      "Praise posts suggested for amplification "
+                                      "(case.amplify events)",
+                                      NULL);
     rt.m_reloads =
         sc_metrics_counter(m, "socialcare_router_config_reloads_total",
                            "Routing configuration reloads (SIGHUP)", "outcome");
@@ -969,10 +1316,18 @@ out:
     sc_redis_free(rt.api.redis);
     webhooks_free(rt.hooks);
     sc_redis_batch_free(rt.pre);
-    sc_redis_batch_free(rt.batch);
     sc_redis_batch_free(rt.post);
-    sc_free(rt.items);
-    sc_free(rt.ctx);
+    applier_stop(&rt.applier);
+    for (size_t i = 0; i < 2; i++) {
+        sc_free(rt.slots[i].items);
+        sc_free(rt.slots[i].ctx);
+        postscan_arena_free(&rt.slots[i].arena);
+        sc_redis_batch_free(rt.slots[i].apply);
+    }
+    case_chunk_free(&rt.chunk);
+    varcmd_free(&rt.due);
+    varcmd_free(&rt.pending);
+    varcmd_free(&rt.links);
     jsonw_free(&rt.out);
     router_rules_free(atomic_load(&rt.rules));
     while (rt.retired) {

@@ -145,6 +145,7 @@ void router_route(const struct router_rules *rules, const struct route_input *in
         if (rule->tags.n)
             out->tags = &rule->tags;
         out->requires_review = rule->review;
+        out->amplify = rule->amplify;
     }
     if (intent == ROUTER_INTENT_CRISIS) {
         /* crisis always goes to communications, at P1, and never gets a bot reply */

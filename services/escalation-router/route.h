@@ -60,6 +60,7 @@ struct route_decision {
     const char *ack_template; /* template text, NULL when ack is NONE */
     const char *ack_why;  /* why no acknowledgement (static), NULL when there is one */
     bool requires_review; /* a person reads it before it goes out */
+    bool amplify;         /* the matching rule asks for a case.amplify event */
     const char *reasons[ROUTER_MAX_REASONS];
     size_t n_reasons;
 };

@@ -362,8 +362,8 @@ static int load_department(struct loader *ld, const char *path, json_t *v,
 static int load_rule(struct loader *ld, const char *path, json_t *v,
                      struct router_rule *rule)
 {
-    static const char *const keys[] = {"name", "match", "department", "priority",
-                                       "tags", "ack",   "review",     NULL};
+    static const char *const keys[] = {"name", "match",  "department", "priority", "tags",
+                                       "ack",  "review", "amplify",    NULL};
     static const char *const mkeys[] = {
         "intent",        "topic",         "sentiment", "language", "platform",
         "kind",          "region",        "source",    "keywords", "influence_min",
@@ -429,6 +429,11 @@ static int load_rule(struct loader *ld, const char *path, json_t *v,
     if (rc == 0 && review && !json_is_boolean(review))
         rc = fail(ld, p, "expected true or false");
     rule->review = json_is_true(review);
+    json_t *amplify = json_object_get(v, "amplify");
+    join(p, sizeof(p), path, "amplify");
+    if (rc == 0 && amplify && !json_is_boolean(amplify))
+        rc = fail(ld, p, "expected true or false");
+    rule->amplify = json_is_true(amplify);
     return rc;
 }
 

@@ -60,8 +60,9 @@ struct router_rule {
     int department;          /* index into departments; -1 = keep the default */
     int priority;            /* 1..4; 0 = by intent */
     struct router_strlist tags;
-    char *ack;   /* template name, "none", or NULL = by intent */
-    bool review; /* acknowledgement only after a person reviewed it */
+    char *ack;    /* template name, "none", or NULL = by intent */
+    bool review;  /* acknowledgement only after a person reviewed it */
+    bool amplify; /* praise it matches also gets a case.amplify event */
 };
 
 struct router_tier {

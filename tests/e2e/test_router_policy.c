@@ -73,7 +73,8 @@ static const struct e2e_msg *ack_of(struct e2e_collector *coll, const char *post
     "\"departments\":[{\"name\":\"customer_service\",\"signature\":\"Ana, Care\"},\n"    \
     "  {\"name\":\"communications\"},{\"name\":\"billing\",\"signature\":\"Priya\"}],\n" \
     "\"rules\":[{\"name\":\"billing\",\"match\":{\"topic\":\"billing\"},\"department\":" \
-    "\"billing\"}%s],\n"                                                                 \
+    "\"billing\"},{\"name\":\"praise\",\"match\":{\"intent\":\"praise\"},\"tags\":"      \
+    "[\"amplify\"],\"amplify\":true}%s],\n"                                              \
     "\"acknowledgements\":{\"daily_cap_per_customer\":2},\n"                             \
     "\"cases\":{\"reopen_window_hours\":1},\n"                                           \
     "\"templates\":{\"complaint\":\"{handle} Sorry! Case {case}. {signature}\",\n"       \
@@ -205,6 +206,14 @@ static void test_router_policy(void **state)
                                       "reason=\"quiet\"}") == 1);
     assert_string_equal(event_str(coll, "x:g1", "type"), "case.opened");
     assert_string_equal(event_str(coll, "x:g2", "type"), "case.updated");
+    /* praise under a rule with "amplify": true: a case.amplify suggestion */
+    const struct e2e_msg *amp =
+        find_msg(coll, "cases.events", "post_id", "x:g2", "type", "case.amplify");
+    assert_non_null(amp);
+    assert_string_equal(e2e_msg_str(amp, "department"), "customer_service");
+    assert_null(
+        find_msg(coll, "cases.events", "post_id", "x:g1", "type", "case.amplify"));
+    assert_true(router_metric(router, "socialcare_router_amplify_total") == 1);
     assert_string_equal(event_str(coll, "x:g1", "status"), "new");
     assert_string_equal(event_str(coll, "x:g2", "status"), "open");
 

@@ -6,7 +6,9 @@
  * incident.opened notification with the size and three samples (none for shipping), most
  * spike customers' cases are linked and their acknowledgement is the incident message,
  * the case events carry the incident id; steady shipping noise opens nothing. Resolving
- * the incident through the API sends every linked customer one follow-up. */
+ * the incident through the API sends every linked customer one follow-up, except those
+ * whose region (a quarter of the spike posts come from "eu") is in quiet mode by then:
+ * their follow-ups are held. */
 #include "harness.h"
 
 #include <time.h>
@@ -114,6 +116,7 @@ static void test_router_spike(void **state)
                           .intent = "complaint",
                           .topic = "billing",
                           .score = -0.7,
+                          .region = i % 4 == 0 ? "eu" : NULL,
                           .text = "The app charges me twice at checkout"};
         produce_post(e, &p);
         s.n_posts++;
@@ -180,13 +183,34 @@ static void test_router_spike(void **state)
     assert_true(linked_events >= (size_t)linked);
     assert_int_equal(incident_acks, (size_t)linked); /* one per linked customer */
 
-    /* Resolve: one follow-up per linked customer. */
+    /* The linked customers from region eu (spike posts sp<i> with i % 4 == 0). */
+    redisReply *members = e2e_redis(e, "SMEMBERS incident:{%s}:cases", incident_id);
+    assert_non_null(members);
+    assert_int_equal(members->type, REDIS_REPLY_ARRAY);
+    json_int_t linked_eu = 0;
+    for (size_t i = 0; i < members->elements; i++) {
+        int n;
+        if (sscanf(members->element[i]->str, "x:sp%d", &n) == 1 && n % 4 == 0)
+            linked_eu++;
+    }
+    freeReplyObject(members);
+    assert_true(linked_eu > 0);
+
+    /* Quiet mode for eu, then resolve: one follow-up per linked customer outside eu. */
+    static const char quiet_eu[] = "{\"region\":\"eu\",\"minutes\":10}";
+    assert_int_equal(e2e_http(e2e_proc_port(router), "POST", "/v1/quiet", quiet_eu,
+                              strlen(quiet_eu), auth, &resp),
+                     200);
+    e2e_http_resp_cleanup(&resp);
     char body[200];
     snprintf(body, sizeof(body), "{\"id\":\"%s\"}", incident_id);
     assert_int_equal(e2e_http(e2e_proc_port(router), "POST", "/v1/incidents/resolve",
                               body, strlen(body), auth, &resp),
                      200);
-    assert_int_equal(json_integer_value(json_object_get(resp.json, "followups")), linked);
+    assert_int_equal(json_integer_value(json_object_get(resp.json, "followups")),
+                     linked - linked_eu);
+    assert_int_equal(json_integer_value(json_object_get(resp.json, "held_by_quiet_mode")),
+                     linked_eu);
     e2e_http_resp_cleanup(&resp);
     assert_true(e2e_collector_sync(s.coll, 30000));
     char prefix[160];
@@ -199,9 +223,12 @@ static void test_router_spike(void **state)
             !strncmp(rid, prefix, strlen(prefix))) {
             followups++;
             assert_non_null(strstr(e2e_msg_str(m, "text"), "Fixed now"));
+            int n;
+            const char *customer = e2e_msg_str(m, "customer");
+            assert_false(sscanf(customer, "x:sp%d", &n) == 1 && n % 4 == 0); /* not eu */
         }
     }
-    assert_int_equal(followups, (size_t)linked);
+    assert_int_equal(followups, (size_t)(linked - linked_eu));
     assert_int_equal(e2e_http(e2e_proc_port(router), "POST", "/v1/incidents/resolve",
                               "{\"id\":\"inc-nope\"}", 17, auth, &resp),
                      404);

@@ -193,7 +193,7 @@ static void test_rule_conditions(void **state)
         " {\"name\":\"eu-fr\",\"match\":{\"region\":\"eu\",\"language\":[\"fr\",\"de\"]},"
         "  \"department\":\"b\",\"priority\":\"P2\",\"tags\":[\"eu\"],\"ack\":\"t\"},"
         " {\"name\":\"vip\",\"match\":{\"influence_min\":0.5,\"platform\":\"mastodon\"},"
-        "  \"department\":\"c\",\"review\":true},"
+        "  \"department\":\"c\",\"review\":true,\"amplify\":true},"
         " {\"name\":\"angry\",\"match\":{\"sentiment_max\":-0.5,\"followers_min\":10},"
         "  \"department\":\"c\",\"priority\":\"P1\"}]}";
     struct router_rules *r = NULL;
@@ -219,14 +219,26 @@ static void test_rule_conditions(void **state)
     router_route(r, &in, &d);
     assert_string_equal(d.rule, "vip");
     assert_true(d.requires_review);
+    assert_true(d.amplify);
     in.platform = "x";
     in.sentiment_score = -0.8;
     router_route(r, &in, &d);
     assert_string_equal(d.rule, "angry");
     assert_int_equal(d.priority, 1);
+    assert_false(d.amplify);
     in.followers = 5;
     router_route(r, &in, &d);
     assert_null(d.rule);
+    router_rules_free(r);
+    /* "amplify" must be a boolean, named in the error */
+    const char *bad = "{\"version\":1,\"default_department\":\"a\","
+                      "\"departments\":[{\"name\":\"a\"}],"
+                      "\"rules\":[{\"name\":\"p\",\"match\":{\"intent\":\"praise\"},"
+                      "\"amplify\":\"yes\"}]}";
+    r = NULL;
+    assert_int_not_equal(router_rules_parse(bad, strlen(bad), "t", &r, err, sizeof(err)),
+                         0);
+    assert_non_null(strstr(err, "amplify"));
     router_rules_free(r);
 }
 
