@@ -86,7 +86,8 @@ struct ingest_replay {
     long long lines;
     int64_t started_ms;
     char ttl[24];
-    char mark_prefix[48];        /* "<pid>.<start ms>": this process's dedup marks */
+    char mark_prefix[48];        /* "p.<pid>.<start ms>": this process's pending marks */
+    char own_prefix[52];         /* mark_prefix + ".": a mark set by this process */
     unsigned long long mark_seq; /* batches launched so far */
 };
 
@@ -327,8 +328,13 @@ struct ingest_replay *ingest_replay_new(const struct ingest_replay_conf *conf)
         }
     snprintf(r->ttl, sizeof(r->ttl), "%lld", conf->dedup_ttl_s);
     r->started_ms = sc_now_ms();
-    snprintf(r->mark_prefix, sizeof(r->mark_prefix), "%ld.%lld", (long)getpid(),
-             (long long)r->started_ms);
+    /* Pending marks (INGEST_MARK_PENDING), confirmed to INGEST_MARK_DONE once Kafka
+     * acknowledged the batch: a mark left pending by a process that died before the
+     * acknowledgement is not a duplicate for the next one (its replay publishes the post
+     * again), while this process's own pending marks are (it delivers them itself). */
+    snprintf(r->mark_prefix, sizeof(r->mark_prefix), INGEST_MARK_PENDING "%ld.%lld",
+             (long)getpid(), (long long)r->started_ms);
+    snprintf(r->own_prefix, sizeof(r->own_prefix), "%s.", r->mark_prefix);
     if (!conf->in) {
         r->done = r->finished_log = true;
         return r;
@@ -421,11 +427,16 @@ static size_t replay_mark_value(const struct ingest_replay *r,
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
-/* Marks the batch's ids in Redis (SET NX EX GET, Redis >= 7.0) with a value naming this
- * batch and item. Returns 0 or an error (retry later). An id is new when the mark was
- * set now, or was set by an earlier attempt of this same batch that failed part-way
- * (Redis died after applying some SETs but before answering): without that, the retry
- * took the batch's own marks for duplicates and the posts were never published. */
+/* Marks the batch's ids in Redis (SET NX EX GET, Redis >= 7.0) with a pending value
+ * naming this process, batch and item. Returns 0 or an error (retry later). An id is new
+ * when the mark was set now, when it is another process's pending mark (that process
+ * died before Kafka acknowledged the post, or is publishing it right now: published
+ * twice then, a duplicate the consumers absorb, never lost), or when it was set by an
+ * earlier attempt of this same batch that failed part-way (Redis died after applying
+ * some SETs but before answering): without that, the retry took the batch's own marks
+ * for duplicates and the posts were never published. A confirmed mark, or a pending
+ * mark of another batch of this process (the same id twice in the input), is a
+ * duplicate. */
 static int replay_mark(struct ingest_replay *r, struct replay_batch *b)
 {
     char key[600], value[96];
@@ -457,7 +468,7 @@ static int replay_mark(struct ingest_replay *r, struct replay_batch *b)
             if (!rep || rep->type == REDIS_REPLY_ERROR)
                 return SC_EIO;
             bool is_new = ingest_mark_is_new(rep->type == REDIS_REPLY_NIL, rep->str,
-                                             rep->len, NULL);
+                                             rep->len, r->own_prefix);
             if (!is_new && rep->type == REDIS_REPLY_STRING) {
                 size_t value_len = replay_mark_value(r, b, j, i, value, sizeof(value));
                 is_new = rep->len == value_len && memcmp(rep->str, value, value_len) == 0;
@@ -467,6 +478,35 @@ static int replay_mark(struct ingest_replay *r, struct replay_batch *b)
         }
     }
     return 0;
+}
+
+/* Confirms the pending marks of an acknowledged batch (SET XX, one pipelined round
+ * trip). If Redis fails here the marks stay pending: a later copy of such a post is
+ * published again (a duplicate the consumers absorb), never lost. */
+static void replay_confirm(struct ingest_replay *r, struct replay_batch *b)
+{
+    char key[600];
+    size_t ttl_len = strlen(r->ttl);
+    sc_redis_batch_reset(r->redis_batch);
+    for (size_t j = 0; j < REPLAY_PARTS; j++) {
+        struct replay_part *p = &b->parts[j];
+        for (size_t i = 0; i < p->n; i++) {
+            const struct replay_item *it = &p->items[i];
+            if (!it->is_new)
+                continue;
+            size_t id_len = it->id_len < sizeof(key) - 8 ? it->id_len : sizeof(key) - 8;
+            memcpy(key, "seen:{", 6);
+            memcpy(key + 6, p->arena + it->id_off, id_len);
+            key[6 + id_len] = '}';
+            const char *argv[] = {"SET", key, INGEST_MARK_DONE, "XX", "EX", r->ttl};
+            size_t lens[] = {3, 7 + id_len, sizeof(INGEST_MARK_DONE) - 1, 2, 2, ttl_len};
+            sc_redis_batch_add(r->redis_batch, 6, argv, lens);
+        }
+    }
+    if (sc_redis_batch_count(r->redis_batch) > 0 &&
+        sc_redis_batch_run(r->conf.svc->redis, r->redis_batch) != 0)
+        sc_log(SC_LOG_WARNING, "DEDUP",
+               "replay: seen marks not confirmed; they stay pending");
 }
 
 static void replay_clear(struct replay_batch *b)
@@ -506,6 +546,7 @@ static int replay_reap(struct ingest_replay *r, int wait_ms)
             b->delivery.failed = 1; /* queue full: try again after the backoff */
         return 1;
     }
+    replay_confirm(r, b);
     sc_metric_add(r->conf.m_posts, SC_LABELS("replay", "accepted"), (double)b->n_new);
     sc_metric_add(r->conf.m_posts, SC_LABELS("replay", "duplicate"),
                   (double)(b->n_total - b->n_new));
@@ -606,8 +647,7 @@ int ingest_replay_step(struct ingest_replay *r)
                 sc_producer_poll(r->conf.svc->producer, wait_ms < 5 ? wait_ms : 5);
                 budget = 0;
                 work = 1;
-            }
-            else if (allowed < (double)budget)
+            } else if (allowed < (double)budget)
                 budget = (size_t)allowed;
         }
         if (budget > 0) {

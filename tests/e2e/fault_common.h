@@ -1,86 +1,263 @@
 /* Shared body of the fault-injection end-to-end tests (tests/e2e/test_fault_*.c, issue
- * 8): the full stack (redis-server, dev broker, the four services, the reply sink) with
- * a paced replay of N posts from 400 customers, a hook where the test injects its fault
- * mid-stream, and the by-id invariants checked afterwards: every input post id has
- * exactly one distinct case event (redeliveries repeat the same post, case and type),
- * none missing and none unknown; every acknowledgement reply id has a delivery; the
- * reply sink's unique count equals the distinct acknowledgement ids delivered as "sent"
- * (so no reply id reached the platform twice except as an idempotent retry); each
- * customer's case in Redis counts each of its posts exactly once; and every
- * service exits 0 on SIGTERM at the end. Header-only (static functions): each test
- * binary includes it once. */
+ * 8): the full stack (redis-server, dev broker, the four services, the platform peer as
+ * the replies' webhook) with a paced replay of N posts from 400 customers (N from
+ * SC_FAULT_POSTS, default 2000; `make test-faults` runs 20,000), hooks where a test
+ * injects its faults mid-stream (by progress of the stream, never by sleeping), and the
+ * by-id invariants checked at the end of every round, with the counts printed:
+ *  - every input post id has exactly one distinct case update (case.opened or
+ *    case.updated; redeliveries repeat the same post, case and type), none missing and
+ *    none unknown, and each customer's case in Redis counts each of its posts exactly
+ *    once (SLA breaches and amplify suggestions are counted apart);
+ *  - every acknowledgement that should go out (one per customer with a complaint, one
+ *    per customer who praised) has a reply id and a delivery receipt (one outcome), no
+ *    receipt is for an unknown reply;
+ *  - the platform peer accepted exactly the reply ids delivered as "sent", each once
+ *    (a resend after an unknown outcome carries the same Idempotency-Key and is
+ *    answered from the first copy, counted by the peer as a duplicate, never posted);
+ *  - every service still running exits 0 on SIGTERM.
+ * Also: a seeded random generator (SC_FAULT_SEED, printed), service restart and scaling
+ * helpers, a client of the dev broker's control socket (tools/devbroker/control.h), and
+ * a trace of posts.inbound / posts.classified that names the hop where a lost post
+ * stopped (printed when the case-update check fails).
+ * Header-only (static inline functions): each test binary includes it once. */
 #ifndef SC_E2E_FAULT_COMMON_H
 #define SC_E2E_FAULT_COMMON_H
 
 #include "harness.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "alloc.h"
 
-#define FAULT_POSTS     2000
-#define FAULT_CUSTOMERS 400
-#define FAULT_RATE      "250" /* posts per second: the replay takes about 8 s */
-#define FAULT_WAIT      120000
+#define FAULT_CUSTOMERS   400
+#define FAULT_WAIT        120000
+#define FAULT_MAX_REPLICA 3
+
+/* Posts per round: SC_FAULT_POSTS (default 2000), rounded up to a multiple of the
+ * customers so that every case counts the same number of posts. */
+static inline int fault_posts(void)
+{
+    const char *v = getenv("SC_FAULT_POSTS");
+    long n = v && *v ? strtol(v, NULL, 10) : 2000;
+    if (n < FAULT_CUSTOMERS)
+        n = FAULT_CUSTOMERS;
+    if (n > 1000000)
+        n = 1000000;
+    return (int)((n + FAULT_CUSTOMERS - 1) / FAULT_CUSTOMERS * FAULT_CUSTOMERS);
+}
+
+/* The replay's pace in posts per second: SC_FAULT_RATE (default 250). */
+static inline const char *fault_rate(void)
+{
+    const char *v = getenv("SC_FAULT_RATE");
+    return v && *v ? v : "250";
+}
+
+/* ------------------------------------------------------------------ random moments */
+
+/* The seed of this run: SC_FAULT_SEED, or the clock; printed so a run can be repeated. */
+static inline uint64_t fault_seed(const char *name)
+{
+    const char *v = getenv("SC_FAULT_SEED");
+    uint64_t seed = v && *v ? strtoull(v, NULL, 0) : (uint64_t)time(NULL);
+    fprintf(stderr, "%s: seed %llu (repeat with SC_FAULT_SEED=%llu)\n", name,
+            (unsigned long long)seed, (unsigned long long)seed);
+    return seed ? seed : 0x9e3779b97f4a7c15ULL;
+}
+
+/* xorshift64*: the next value in [0, n). */
+static inline uint64_t fault_rand(uint64_t *state, uint64_t n)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return n ? (x * 0x2545F4914F6CDD1DULL) % n : 0;
+}
+
+/* ------------------------------------------------------------------ the stack */
+
+struct fault_opts {
+    bool persistent_redis;
+    const char *const *peer_args;     /* more platform-peer arguments (may be NULL) */
+    const char *const *responder_env; /* more responder variables (may be NULL) */
+    const char *const *router_env;    /* more router variables (may be NULL) */
+    const char *const *service_env;   /* more variables of every service (may be NULL) */
+    const char *rate;                 /* posts per second; NULL = fault_rate() */
+};
 
 struct fault_stack {
     struct e2e *e;
-    struct e2e_proc *sink;
-    struct e2e_proc *ingestor, *classifier, *router, *responder;
+    int posts;
+    struct e2e_proc *peer;
+    struct e2e_proc *ingestor;
+    struct e2e_proc *classifier[FAULT_MAX_REPLICA], *router[FAULT_MAX_REPLICA],
+        *responder[FAULT_MAX_REPLICA];
+    int n_classifier, n_router, n_responder; /* replicas started (running or stopped) */
     struct e2e_collector *coll;
     struct e2e_index *case_ids;
     struct e2e_index *acks;
     struct e2e_index *delivered;
+    /* posts.inbound and posts.classified, read only to locate a lost post's hop */
+    struct e2e_collector *trace;
+    struct e2e_index *inbound_ids, *classified_ids;
     char *file;
     char *ingest_file;
-    char *endpoint;
+    char *responder_envv[24];
+    char *router_envv[24];
+    char *classifier_envv[24];
+    char *ingestor_envv[24];
     size_t
         want_acks; /* one per customer with a complaint, one per customer who praised */
+    bool ingestor_restarted; /* a restarted replay re-reads the file: duplicates expected
+                              */
+    int restarts;
+    long long min_resends; /* the peer must have answered at least this many resends */
+    /* more checks of the round, run after the common ones, before the stack stops */
+    void (*extra_check)(struct fault_stack *fs, const char *name, void *arg);
+    void *extra_arg;
 };
 
-static bool fault_cases_at_least(struct e2e *e, void *arg, size_t n)
+static inline bool fault_cases_at_least(struct e2e *e, void *arg, size_t n)
 {
     (void)e;
     struct fault_stack *fs = arg;
     return e2e_index_distinct(fs->case_ids) >= n;
 }
 
-static bool fault_all_case_events(struct e2e *e, void *arg)
+static inline bool fault_all_case_events(struct e2e *e, void *arg)
 {
-    return fault_cases_at_least(e, arg, FAULT_POSTS);
+    struct fault_stack *fs = arg;
+    return fault_cases_at_least(e, arg, (size_t)fs->posts);
+}
+
+struct fault_progress {
+    struct fault_stack *fs;
+    size_t want;
+};
+
+static inline bool fault_progress_cond(struct e2e *e, void *arg)
+{
+    struct fault_progress *p = arg;
+    return fault_cases_at_least(e, p->fs, p->want);
+}
+
+/* Waits (with a deadline) until at least n posts have case events; fails the test if
+ * that never happens. @returns how many had them when it returned. */
+static inline size_t fault_wait_progress(struct fault_stack *fs, size_t n, int timeout_ms)
+{
+    struct fault_progress p = {fs, n};
+    if (!e2e_wait_until(fs->e, fault_progress_cond, &p, timeout_ms))
+        fail_msg("only %zu of %zu posts got case events in time",
+                 e2e_index_distinct(fs->case_ids), n);
+    return e2e_index_distinct(fs->case_ids);
+}
+
+static inline bool fault_inbound_cond(struct e2e *e, void *arg)
+{
+    (void)e;
+    struct fault_progress *p = arg;
+    return e2e_index_distinct(p->fs->inbound_ids) >= p->want;
+}
+
+/* Waits (with a deadline) until at least n posts were published on posts.inbound (the
+ * input's progress, whatever the services downstream are doing). @returns how many. */
+static inline size_t fault_wait_input(struct fault_stack *fs, size_t n, int timeout_ms)
+{
+    struct fault_progress p = {fs, n};
+    if (!e2e_wait_until(fs->e, fault_inbound_cond, &p, timeout_ms))
+        fail_msg("only %zu of %zu posts were published in time",
+                 e2e_index_distinct(fs->inbound_ids), n);
+    return e2e_index_distinct(fs->inbound_ids);
 }
 
 /* Post number from "x:f<n>", or -1. */
-static int fault_post_number(const char *id)
+static inline int fault_post_number(const struct fault_stack *fs, const char *id)
 {
     int n;
     char extra;
-    if (!id || sscanf(id, "x:f%d%c", &n, &extra) != 1 || n < 0 || n >= FAULT_POSTS)
+    if (!id || sscanf(id, "x:f%d%c", &n, &extra) != 1 || n < 0 || n >= fs->posts)
         return -1;
     return n;
 }
 
-/* Starts redis (persistent or not), the broker, the sink, the three consuming services
- * (waiting until ready) and then the paced ingestor. */
-static void fault_stack_start(struct e2e *e, struct fault_stack *fs,
-                              bool persistent_redis)
+/* A NULL-terminated copy of base plus extra into out (entries owned by out). */
+static inline void fault_env(char **out, size_t cap, const char *const *base,
+                             const char *const *extra)
+{
+    size_t n = 0;
+    for (size_t i = 0; base && base[i] && n + 1 < cap; i++)
+        out[n++] = sc_strdup(base[i]);
+    for (size_t i = 0; extra && extra[i] && n + 1 < cap; i++)
+        out[n++] = sc_strdup(extra[i]);
+    out[n] = NULL;
+}
+
+static inline void fault_env_free(char **env)
+{
+    for (size_t i = 0; env[i]; i++)
+        sc_free(env[i]);
+}
+
+static inline struct e2e_proc *fault_start_classifier(struct fault_stack *fs)
+{
+    assert_true(fs->n_classifier < FAULT_MAX_REPLICA);
+    struct e2e_proc *p =
+        e2e_start_service(fs->e, "classifier", (const char *const *)fs->classifier_envv);
+    fs->classifier[fs->n_classifier++] = p;
+    return p;
+}
+
+static inline struct e2e_proc *fault_start_router(struct fault_stack *fs)
+{
+    assert_true(fs->n_router < FAULT_MAX_REPLICA);
+    struct e2e_proc *p = e2e_start_service(fs->e, "escalation-router",
+                                           (const char *const *)fs->router_envv);
+    fs->router[fs->n_router++] = p;
+    return p;
+}
+
+static inline struct e2e_proc *fault_start_responder(struct fault_stack *fs)
+{
+    assert_true(fs->n_responder < FAULT_MAX_REPLICA);
+    struct e2e_proc *p =
+        e2e_start_service(fs->e, "responder", (const char *const *)fs->responder_envv);
+    fs->responder[fs->n_responder++] = p;
+    return p;
+}
+
+/* Starts redis (persistent or not), the broker, the platform peer, the three consuming
+ * services (waiting until ready) and then the paced ingestor. */
+static inline void fault_stack_start_opts(struct e2e *e, struct fault_stack *fs,
+                                          const struct fault_opts *opts)
 {
     fs->e = e;
-    if (persistent_redis)
+    fs->posts = fault_posts();
+    if (opts->persistent_redis)
         e2e_start_redis_persistent(e);
     else
         e2e_start_redis(e);
     e2e_start_broker(e, NULL);
-    const char *sink_args[] = {"--port", "0", NULL};
-    fs->sink = e2e_start_tool(e, "reply-sink", sink_args);
+    const char *peer_args[32] = {"--port", "0"};
+    size_t np = 2;
+    for (size_t i = 0; opts->peer_args && opts->peer_args[i] && np < 31; i++)
+        peer_args[np++] = opts->peer_args[i];
+    peer_args[np] = NULL;
+    fs->peer = e2e_start_tool(e, "platform-peer", peer_args);
 
     fs->file = e2e_path(e, "replay.jsonl");
     size_t cap = 1024 * 1024, len = 0;
     char *data = sc_malloc(cap);
     bool complained[FAULT_CUSTOMERS] = {false}, praised[FAULT_CUSTOMERS] = {false};
-    for (int i = 0; i < FAULT_POSTS; i++) {
+    for (int i = 0; i < fs->posts; i++) {
         int customer = i % FAULT_CUSTOMERS;
         enum e2e_intent intent = (enum e2e_intent)((customer + i / FAULT_CUSTOMERS) % 3);
         complained[customer] |= intent == E2E_COMPLAINT;
@@ -111,32 +288,214 @@ static void fault_stack_start(struct e2e *e, struct fault_stack *fs,
     fs->case_ids = e2e_index_new(fs->coll, "cases.events", "post_id", NULL);
     fs->acks = e2e_index_new(fs->coll, "replies.outbound", "reply_id", NULL);
     fs->delivered = e2e_index_new(fs->coll, "replies.delivered", "reply_id", NULL);
+    const char *trace_topics[] = {"posts.inbound", "posts.classified", NULL};
+    fs->trace = e2e_collector_new(e, trace_topics);
+    fs->inbound_ids = e2e_index_new(fs->trace, "posts.inbound", "id", NULL);
+    fs->classified_ids = e2e_index_new(fs->trace, "posts.classified", "id", NULL);
 
-    fs->classifier = e2e_start_service(e, "classifier", NULL);
-    fs->router = e2e_start_service(e, "escalation-router", NULL);
-    fs->endpoint = sc_asprintf("REPLY_ENDPOINT=http://127.0.0.1:%d/v1/replies",
-                               e2e_proc_port(fs->sink));
-    const char *responder_env[] = {fs->endpoint, NULL};
-    fs->responder = e2e_start_service(e, "responder", responder_env);
+    char *endpoint =
+        sc_asprintf("REPLY_ENDPOINT=http://127.0.0.1:%d/hook", e2e_proc_port(fs->peer));
+    const char *rsp_base[] = {endpoint, NULL};
+    char *rsp_tmp[24];
+    fault_env(rsp_tmp, 24, rsp_base, opts->responder_env);
+    fault_env(fs->responder_envv, 24, (const char *const *)rsp_tmp, opts->service_env);
+    fault_env_free(rsp_tmp);
+    sc_free(endpoint);
+    char *router_tmp[24];
+    fault_env(router_tmp, 24, opts->router_env, NULL);
+    fault_env(fs->router_envv, 24, (const char *const *)router_tmp, opts->service_env);
+    fault_env_free(router_tmp);
+    fault_env(fs->classifier_envv, 24, opts->service_env, NULL);
+
+    fault_start_classifier(fs);
+    fault_start_router(fs);
+    fault_start_responder(fs);
     assert_true(
-        e2e_wait_http_status(e, e2e_proc_port(fs->classifier), "/readyz", 200, 30000));
+        e2e_wait_http_status(e, e2e_proc_port(fs->classifier[0]), "/readyz", 200, 30000));
     assert_true(
-        e2e_wait_http_status(e, e2e_proc_port(fs->router), "/readyz", 200, 30000));
+        e2e_wait_http_status(e, e2e_proc_port(fs->router[0]), "/readyz", 200, 30000));
     assert_true(
-        e2e_wait_http_status(e, e2e_proc_port(fs->responder), "/readyz", 200, 30000));
+        e2e_wait_http_status(e, e2e_proc_port(fs->responder[0]), "/readyz", 200, 30000));
     fs->ingest_file = sc_asprintf("INGEST_FILE=%s", fs->file);
-    const char *ingestor_env[] = {fs->ingest_file, "INGEST_RATE=" FAULT_RATE, NULL};
-    fs->ingestor = e2e_start_service(e, "ingestor", ingestor_env);
+    const char *pace = opts->rate ? opts->rate : fault_rate();
+    char *rate = sc_asprintf("INGEST_RATE=%s", pace);
+    const char *ingestor_base[] = {fs->ingest_file, rate, NULL};
+    fault_env(fs->ingestor_envv, 24, ingestor_base, opts->service_env);
+    fs->ingestor =
+        e2e_start_service(e, "ingestor", (const char *const *)fs->ingestor_envv);
+    sc_free(rate);
+    fprintf(stderr, "fault stack: %d posts from %d customers at %s posts/s\n", fs->posts,
+            FAULT_CUSTOMERS, pace);
 }
 
-/* After the fault: waits for everything, checks the invariants, prints the counts
+static inline void fault_stack_start(struct e2e *e, struct fault_stack *fs,
+                                     bool persistent_redis)
+{
+    struct fault_opts opts = {.persistent_redis = persistent_redis};
+    fault_stack_start_opts(e, fs, &opts);
+}
+
+/* SIGKILLs a service and starts it again (same program and environment), waiting for
+ * its ready line. */
+static inline void fault_kill_restart(struct fault_stack *fs, struct e2e_proc *proc)
+{
+    e2e_kill(proc);
+    if (proc == fs->ingestor)
+        fs->ingestor_restarted = true;
+    fs->restarts++;
+    e2e_restart(fs->e, proc);
+}
+
+/* ------------------------------------------------------------------ platform peer */
+
+/* A number from the platform peer's GET /stats (-1 if absent). */
+static inline long long fault_peer_stat(struct fault_stack *fs, const char *field)
+{
+    struct e2e_http_resp resp;
+    long long v = -1;
+    if (e2e_http_get(e2e_proc_port(fs->peer), "/stats", &resp) == 200 && resp.json) {
+        json_t *j = json_object_get(resp.json, field);
+        if (json_is_integer(j))
+            v = (long long)json_integer_value(j);
+    }
+    e2e_http_resp_cleanup(&resp);
+    return v;
+}
+
+struct fault_peer_wait {
+    struct fault_stack *fs;
+    const char *field;
+    long long want;
+};
+
+static inline bool fault_peer_cond(struct e2e *e, void *arg)
+{
+    (void)e;
+    struct fault_peer_wait *w = arg;
+    return fault_peer_stat(w->fs, w->field) >= w->want;
+}
+
+/* Waits until the peer's stat field is at least want. */
+static inline bool fault_wait_peer(struct fault_stack *fs, const char *field,
+                                   long long want, int timeout_ms)
+{
+    struct fault_peer_wait w = {fs, field, want};
+    return e2e_wait_until(fs->e, fault_peer_cond, &w, timeout_ms);
+}
+
+/* ------------------------------------------------------------------ broker control */
+
+/* Sends one command to the dev broker's control socket (<tmp>/bootstrap.ctl) and
+ * returns its answer line in answer. Fails the test when the socket cannot be used;
+ * asserts the answer starts with "ok" when must_ok. */
+static inline void fault_broker_ctl(struct fault_stack *fs, const char *cmd, char *answer,
+                                    size_t len, bool must_ok)
+{
+    char *path = e2e_path(fs->e, "bootstrap.ctl");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    assert_true(strlen(path) < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    sc_free(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        fail_msg("cannot connect to the dev broker's control socket: %s",
+                 strerror(errno));
+    char line[512];
+    int n = snprintf(line, sizeof(line), "%s\n", cmd);
+    assert_true(n > 0 && (size_t)n < sizeof(line));
+    assert_int_equal(send(fd, line, (size_t)n, MSG_NOSIGNAL), n);
+    size_t got = 0;
+    while (got + 1 < len) {
+        ssize_t r = recv(fd, answer + got, 1, 0);
+        if (r <= 0 || answer[got] == '\n')
+            break;
+        got++;
+    }
+    answer[got] = '\0';
+    close(fd);
+    if (must_ok && strncmp(answer, "ok", 2) != 0)
+        fail_msg("dev broker control: \"%s\" answered \"%s\"", cmd, answer);
+}
+
+struct fault_drain_wait {
+    struct fault_stack *fs;
+    const char *api;
+};
+
+static inline bool fault_drained_cond(struct e2e *e, void *arg)
+{
+    (void)e;
+    struct fault_drain_wait *w = arg;
+    char cmd[64], answer[128];
+    snprintf(cmd, sizeof(cmd), "pending 1 %s", w->api);
+    fault_broker_ctl(w->fs, cmd, answer, sizeof(answer), true);
+    return strcmp(answer, "ok 0") == 0;
+}
+
+/* Waits until every error pushed onto broker 1's stack for api was returned to a
+ * client (the fault really happened). */
+static inline bool fault_wait_drained(struct fault_stack *fs, const char *api,
+                                      int timeout_ms)
+{
+    struct fault_drain_wait w = {fs, api};
+    return e2e_wait_until(fs->e, fault_drained_cond, &w, timeout_ms);
+}
+
+/* ------------------------------------------------------------------ invariants */
+
+/* Prints where the first posts without a case event got to (for a failure message). */
+static inline void fault_trace_missing(struct fault_stack *fs, const char *name)
+{
+    e2e_collector_sync(fs->trace, 30000);
+    int shown = 0;
+    for (int i = 0; i < fs->posts && shown < 10; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "x:f%d", i);
+        if (e2e_index_has(fs->case_ids, id))
+            continue;
+        shown++;
+        const struct e2e_msg *in = NULL, *cl = NULL;
+        for (size_t k = 0; k < e2e_collector_count(fs->trace); k++) {
+            const struct e2e_msg *m = e2e_collector_msg(fs->trace, k);
+            const char *v = e2e_msg_str(m, "id");
+            if (!v || strcmp(v, id) != 0)
+                continue;
+            if (!strcmp(m->topic, "posts.inbound") && !in)
+                in = m;
+            if (!strcmp(m->topic, "posts.classified") && !cl)
+                cl = m;
+        }
+        redisReply *applied =
+            e2e_redis(fs->e, "HGET case:{x:u%d}:posts %s", i % FAULT_CUSTOMERS, id);
+        fprintf(stderr,
+                "%s: lost post %s: posts.inbound %s [%d]@%lld, posts.classified %s "
+                "[%d]@%lld, applied by the router (case:{x:u%d}:posts): %s, "
+                "cases.events no\n",
+                name, id, in ? "yes" : "no", in ? in->partition : -1,
+                in ? (long long)in->offset : -1LL, cl ? "yes" : "no",
+                cl ? cl->partition : -1, cl ? (long long)cl->offset : -1LL,
+                i % FAULT_CUSTOMERS,
+                applied->type == REDIS_REPLY_STRING ? applied->str : "no");
+        freeReplyObject(applied);
+    }
+    fprintf(stderr, "%s: posts.inbound holds %zu distinct posts, posts.classified %zu\n",
+            name, e2e_index_distinct(fs->inbound_ids),
+            e2e_index_distinct(fs->classified_ids));
+}
+
+/* After the faults: waits for everything, checks the invariants, prints the counts
  * (prefixed with name), stops the stack (every service must exit 0) and frees fs. */
-static void fault_stack_check(struct fault_stack *fs, const char *name)
+static inline void fault_stack_check(struct fault_stack *fs, const char *name)
 {
     struct e2e *e = fs->e;
+    int64_t started = e2e_now_ms();
     bool all_cases = e2e_wait_until(e, fault_all_case_events, fs, FAULT_WAIT);
     /* The input holds no duplicate ids: any the ingestor counted as duplicates were
-     * dropped as "already seen" and never published. */
+     * dropped as "already seen" and never published (a restarted replay re-reads the
+     * file from its start, so there they are expected). */
     struct e2e_http_resp mresp;
     assert_int_equal(e2e_http_get(e2e_proc_port(fs->ingestor), "/metrics", &mresp), 200);
     double dups =
@@ -144,13 +503,15 @@ static void fault_stack_check(struct fault_stack *fs, const char *name)
                                "outcome=\"duplicate\"}");
     e2e_http_resp_cleanup(&mresp);
     if (!all_cases)
+        fault_trace_missing(fs, name);
+    if (!all_cases)
         fail_msg("%s: only %zu of %d posts got a case event (the ingestor counted %.0f "
                  "replayed posts as duplicates)",
-                 name, e2e_index_distinct(fs->case_ids), FAULT_POSTS, dups);
-    if (dups > 0)
+                 name, e2e_index_distinct(fs->case_ids), fs->posts, dups);
+    if (dups > 0 && !fs->ingestor_restarted)
         fail_msg("%s: the ingestor dropped %.0f replayed posts as duplicates", name,
                  dups);
-    assert_true(e2e_wait_stderr(e, fs->ingestor, "replay finished", 30000));
+    assert_true(e2e_wait_stderr(e, fs->ingestor, "replay finished", 60000));
 
     /* Acknowledgements: wait until every expected ack id was seen and has a delivery,
      * and nothing new arrives across a second sync. */
@@ -174,34 +535,61 @@ static void fault_stack_check(struct fault_stack *fs, const char *name)
         e2e_collector_pump(fs->coll, 50);
     }
 
-    /* Case events: exactly one distinct (post, case, type) per input post. */
+    /* Case events: exactly one distinct (post, case, type) case update (case.opened or
+     * case.updated) per input post. SLA breach events (no post) and amplify
+     * suggestions (case.amplify, one per praise post the rules amplify) are counted
+     * apart; an amplify must name a known post, and repeat only identically. */
     struct e2e_strset *triples = e2e_strset_new();
-    size_t events = 0;
+    struct e2e_strset *updated = e2e_strset_new();
+    struct e2e_strset *amplified = e2e_strset_new();
+    struct e2e_strset *amplified_ids = e2e_strset_new();
+    size_t events = 0, breaches = 0, amplifies = 0;
     for (size_t i = 0; i < e2e_collector_count(fs->coll); i++) {
         const struct e2e_msg *msg = e2e_collector_msg(fs->coll, i);
         if (strcmp(msg->topic, "cases.events") != 0)
             continue;
-        events++;
+        const char *type = e2e_msg_str(msg, "type");
+        assert_non_null(type);
+        if (strcmp(type, "case.sla_breached") == 0) {
+            breaches++;
+            continue;
+        }
         const char *post_id = e2e_msg_str(msg, "post_id");
-        if (fault_post_number(post_id) < 0)
-            fail_msg("%s: case event for an unknown post id %s", name,
+        if (fault_post_number(fs, post_id) < 0)
+            fail_msg("%s: %s event for an unknown post id %s", name, type,
                      post_id ? post_id : "(none)");
         const char *case_id = e2e_msg_str(msg, "case_id");
-        const char *type = e2e_msg_str(msg, "type");
         assert_non_null(case_id);
-        assert_non_null(type);
-        if (strcmp(type, "case.opened") != 0 && strcmp(type, "case.updated") != 0)
-            fail_msg("%s: post %s: case event type %s", name, post_id, type);
         char triple[160];
         snprintf(triple, sizeof(triple), "%s|%s|%s", post_id, case_id, type);
+        if (strcmp(type, "case.amplify") == 0) {
+            amplifies++;
+            e2e_strset_add(amplified, triple);
+            e2e_strset_add(amplified_ids, post_id);
+            continue;
+        }
+        if (strcmp(type, "case.opened") != 0 && strcmp(type, "case.updated") != 0)
+            fail_msg("%s: post %s: case event type %s", name, post_id, type);
+        events++;
         e2e_strset_add(triples, triple);
+        e2e_strset_add(updated, post_id);
     }
-    assert_int_equal(e2e_index_distinct(fs->case_ids), FAULT_POSTS);
-    if (e2e_strset_count(triples) != FAULT_POSTS)
+    if (e2e_strset_count(updated) != (size_t)fs->posts)
+        fail_msg("%s: %zu of %d posts have a case update", name,
+                 e2e_strset_count(updated), fs->posts);
+    if (e2e_strset_count(triples) != (size_t)fs->posts)
         fail_msg("%s: %zu distinct (post, case, type) triples for %d posts: a post was "
                  "applied twice, differently",
-                 name, e2e_strset_count(triples), FAULT_POSTS);
+                 name, e2e_strset_count(triples), fs->posts);
+    size_t amplified_posts = e2e_strset_count(amplified_ids);
+    if (e2e_strset_count(amplified) != amplified_posts)
+        fail_msg("%s: %zu distinct amplify events for %zu posts: one was repeated "
+                 "differently",
+                 name, e2e_strset_count(amplified), amplified_posts);
+    e2e_strset_free(amplified_ids);
     e2e_strset_free(triples);
+    e2e_strset_free(updated);
+    e2e_strset_free(amplified);
 
     /* Every acknowledgement answers a known post and was delivered; count the ids
      * delivered as sent. */
@@ -213,16 +601,18 @@ static void fault_stack_check(struct fault_stack *fs, const char *name)
         outbound++;
         const char *reply_id = e2e_msg_str(msg, "reply_id");
         assert_non_null(reply_id);
-        if (fault_post_number(e2e_msg_str(msg, "in_reply_to")) < 0)
+        if (fault_post_number(fs, e2e_msg_str(msg, "in_reply_to")) < 0)
             fail_msg("%s: reply %s answers an unknown post", name, reply_id);
         if (!e2e_index_has(fs->delivered, reply_id))
             fail_msg("%s: reply %s was never delivered", name, reply_id);
     }
     struct e2e_strset *sent = e2e_strset_new();
+    size_t receipts = 0, failed = 0;
     for (size_t i = 0; i < e2e_collector_count(fs->coll); i++) {
         const struct e2e_msg *msg = e2e_collector_msg(fs->coll, i);
         if (strcmp(msg->topic, "replies.delivered") != 0)
             continue;
+        receipts++;
         const char *reply_id = e2e_msg_str(msg, "reply_id");
         assert_non_null(reply_id);
         if (!e2e_index_has(fs->acks, reply_id))
@@ -230,48 +620,91 @@ static void fault_stack_check(struct fault_stack *fs, const char *name)
         const char *status = e2e_msg_str(msg, "status");
         if (status && strcmp(status, "sent") == 0)
             e2e_strset_add(sent, reply_id);
+        else
+            failed++;
     }
     size_t n_sent = e2e_strset_count(sent);
-    e2e_strset_free(sent);
     assert_int_equal(e2e_index_distinct(fs->delivered), acks);
     if (acks != fs->want_acks)
         fail_msg("%s: %zu distinct acknowledgements, want %zu", name, acks,
                  fs->want_acks);
 
-    /* The platform peer: each sent reply id exactly once (repeats only as idempotent
-     * retries with the same key, which the sink does not count as unique). */
+    /* The platform peer: it accepted exactly the reply ids delivered as sent, each once
+     * (its Idempotency-Key index refuses a second post of one id: a resend is answered
+     * from the first copy and counted as a duplicate). */
     struct e2e_http_resp resp;
-    assert_int_equal(e2e_http_get(e2e_proc_port(fs->sink), "/stats", &resp), 200);
-    assert_non_null(resp.json);
-    json_int_t unique = json_integer_value(json_object_get(resp.json, "unique"));
-    json_int_t received = json_integer_value(json_object_get(resp.json, "received"));
+    assert_int_equal(e2e_http_get(e2e_proc_port(fs->peer), "/posts", &resp), 200);
+    json_t *posts = json_object_get(resp.json, "posts");
+    assert_true(json_is_array(posts));
+    struct e2e_strset *keys = e2e_strset_new();
+    size_t peer_posts = json_array_size(posts), twice = 0, unknown = 0;
+    for (size_t i = 0; i < peer_posts; i++) {
+        const char *key =
+            json_string_value(json_object_get(json_array_get(posts, i), "key"));
+        if (!key || !e2e_strset_add(keys, key))
+            twice++;
+        else if (!e2e_strset_has(sent, key))
+            unknown++;
+    }
     e2e_http_resp_cleanup(&resp);
+    size_t missing = 0;
+    for (size_t i = 0; i < e2e_collector_count(fs->coll); i++) {
+        const struct e2e_msg *msg = e2e_collector_msg(fs->coll, i);
+        const char *reply_id = e2e_msg_str(msg, "reply_id");
+        if (strcmp(msg->topic, "replies.delivered") == 0 && reply_id &&
+            e2e_strset_has(sent, reply_id) && !e2e_strset_has(keys, reply_id)) {
+            missing++;
+            e2e_strset_add(keys, reply_id); /* count each once */
+        }
+    }
+    e2e_strset_free(keys);
+    e2e_strset_free(sent);
+    long long dup_resends = fault_peer_stat(fs, "duplicates");
+    long long requests = fault_peer_stat(fs, "requests");
+    long long injected = fault_peer_stat(fs, "injected");
+    long long max_copies = fault_peer_stat(fs, "max_copies");
     fprintf(stderr,
-            "%s: %d posts, %zu case events (%zu redelivered), %zu acks (%zu outbound "
-            "messages), %zu sent; sink received %lld, unique %lld\n",
-            name, FAULT_POSTS, events, events - FAULT_POSTS, acks, outbound, n_sent,
-            (long long)received, (long long)unique);
-    if (unique != (json_int_t)n_sent)
-        fail_msg(
-            "%s: the reply sink saw %lld unique reply ids, %zu acknowledgements were "
-            "delivered as sent",
-            name, (long long)unique, n_sent);
-    assert_true(n_sent > 0);
+            "%s: COUNTS posts=%d case_events=%zu (redelivered %zu) distinct_posts=%zu "
+            "sla_breaches=%zu amplify=%zu (%zu posts) acks=%zu/%zu outbound_msgs=%zu "
+            "receipts=%zu sent=%zu "
+            "not_sent=%zu | peer: requests=%lld accepted=%zu twice=%zu unknown=%zu "
+            "missing=%zu idempotent_resends=%lld injected=%lld max_copies=%lld | "
+            "restarts=%d | check took %lld ms\n",
+            name, fs->posts, events, events - (size_t)fs->posts,
+            e2e_index_distinct(fs->case_ids), breaches, amplifies, amplified_posts, acks,
+            fs->want_acks, outbound, receipts, n_sent, failed, requests, peer_posts,
+            twice, unknown, missing, dup_resends, injected, max_copies, fs->restarts,
+            (long long)(e2e_now_ms() - started));
+    if (twice || unknown || missing || peer_posts != n_sent)
+        fail_msg("%s: the platform peer holds %zu posts (%zu twice, %zu not delivered as "
+                 "sent), %zu reply ids delivered as sent are missing there; %zu sent",
+                 name, peer_posts, twice, unknown, missing, n_sent);
+    if (n_sent != acks)
+        fail_msg("%s: %zu of %zu acknowledgements were reported sent", name, n_sent,
+                 acks);
+    if (dup_resends < fs->min_resends)
+        fail_msg("%s: the peer answered %lld resends from its first copy, want at least "
+                 "%lld",
+                 name, dup_resends, fs->min_resends);
 
     /* Redis state: each customer's case counts each of its posts exactly once (nothing
      * lost across the fault, nothing applied twice). */
+    int per_customer = fs->posts / FAULT_CUSTOMERS;
     for (int c = 0; c < FAULT_CUSTOMERS; c++) {
         redisReply *reply = e2e_redis(e, "HGET case:{x:u%d} posts", c);
-        if (reply->type != REDIS_REPLY_STRING ||
-            atoi(reply->str) != FAULT_POSTS / FAULT_CUSTOMERS)
+        if (reply->type != REDIS_REPLY_STRING || atoi(reply->str) != per_customer)
             fail_msg("%s: case of customer x:u%d counts %s posts, want %d", name, c,
-                     reply->type == REDIS_REPLY_STRING ? reply->str : "no",
-                     FAULT_POSTS / FAULT_CUSTOMERS);
+                     reply->type == REDIS_REPLY_STRING ? reply->str : "no", per_customer);
         freeReplyObject(reply);
     }
+    if (fs->extra_check)
+        fs->extra_check(fs, name, fs->extra_arg);
 
+    fault_env_free(fs->responder_envv);
+    fault_env_free(fs->router_envv);
+    fault_env_free(fs->classifier_envv);
+    fault_env_free(fs->ingestor_envv);
     sc_free(fs->ingest_file);
-    sc_free(fs->endpoint);
     sc_free(fs->file);
     sc_free(fs);
     e2e_finish(e);

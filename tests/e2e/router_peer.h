@@ -4,8 +4,11 @@
  * the test process on the shared HTTP server module (handlers on its thread, state under
  * a mutex). It records every POST (path, body, signature headers), answers 503 to the
  * first `fail_first` requests and 200 afterwards, so retries can be observed; the test
- * verifies the HMAC signatures with the router's secret. Header-only: static functions,
- * included by the router's e2e tests. */
+ * verifies the HMAC signatures with the router's secret. For long outages (the fault
+ * suite) it can also be taken down and up at any time (peer_set_down: 503 while down)
+ * and counts the notifications it answered 200 by identity (type and case id, SLA due
+ * time or incident id: peer_delivered_*), without the PEER_MAX limit of the recorded
+ * hits. Header-only: static functions, included by the router's e2e tests. */
 #ifndef SC_E2E_ROUTER_PEER_H
 #define SC_E2E_ROUTER_PEER_H
 
@@ -39,7 +42,20 @@ struct peer {
     int requests;
     struct peer_hit hits[PEER_MAX];
     int n_hits;
+    bool down;          /* peer_set_down: answer 503 to everything */
+    json_t *delivered;  /* identity -> times answered 200 (NULL until the first) */
+    long long answered; /* requests answered 200 */
 };
+
+/* The identity of a notification body: type|case_id|sla_due_at|incident_id. */
+static inline void peer_identity(json_t *j, char *out, size_t len)
+{
+    const char *t = json_string_value(json_object_get(j, "type"));
+    const char *c = json_string_value(json_object_get(j, "case_id"));
+    const char *d = json_string_value(json_object_get(j, "sla_due_at"));
+    const char *i = json_string_value(json_object_get(j, "incident_id"));
+    snprintf(out, len, "%s|%s|%s|%s", t ? t : "", c ? c : "", d ? d : "", i ? i : "");
+}
 
 static inline void peer_post(void *opaque, const struct sc_http_request *req,
                              struct sc_http_response *resp)
@@ -47,6 +63,7 @@ static inline void peer_post(void *opaque, const struct sc_http_request *req,
     struct peer *p = opaque;
     pthread_mutex_lock(&p->lock);
     int n = p->requests++;
+    bool down = p->down;
     if (p->n_hits < PEER_MAX) {
         struct peer_hit *h = &p->hits[p->n_hits++];
         snprintf(h->path, sizeof(h->path), "%s", req->path);
@@ -56,9 +73,25 @@ static inline void peer_post(void *opaque, const struct sc_http_request *req,
         snprintf(h->signature, sizeof(h->signature), "%s", sig ? sig : "");
         snprintf(h->timestamp, sizeof(h->timestamp), "%s", ts ? ts : "");
         h->json = json_loads(req->body, 0, NULL);
-        h->status = n < p->fail_first ? 503 : 200;
+        h->status = n < p->fail_first || down ? 503 : 200;
+    }
+    if (!down && n >= p->fail_first) {
+        json_t *j = json_loads(req->body, 0, NULL);
+        char id[512];
+        peer_identity(j, id, sizeof(id));
+        json_decref(j);
+        if (!p->delivered)
+            p->delivered = json_object();
+        json_t *cnt = json_object_get(p->delivered, id);
+        json_object_set_new(p->delivered, id,
+                            json_integer(cnt ? json_integer_value(cnt) + 1 : 1));
+        p->answered++;
     }
     pthread_mutex_unlock(&p->lock);
+    if (down) {
+        sc_http_json_error(resp, 503, "unavailable", "down on purpose");
+        return;
+    }
     if (n < p->fail_first) {
         sc_http_json_error(resp, 503, "unavailable", "failing on purpose");
         return;
@@ -98,8 +131,51 @@ static inline void peer_free(struct peer *p)
         json_decref(p->hits[i].json);
     }
     sc_metrics_free(p->metrics);
+    json_decref(p->delivered);
     pthread_mutex_destroy(&p->lock);
     sc_free(p);
+}
+
+/* Takes the peer down (every request answered 503) or back up. */
+static inline void peer_set_down(struct peer *p, bool down)
+{
+    pthread_mutex_lock(&p->lock);
+    p->down = down;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Distinct notification identities answered 200, the most times one of them was
+ * answered 200, and whether id was. */
+static inline size_t peer_delivered_distinct(struct peer *p)
+{
+    pthread_mutex_lock(&p->lock);
+    size_t n = p->delivered ? json_object_size(p->delivered) : 0;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+static inline long long peer_delivered_max(struct peer *p)
+{
+    long long max = 0;
+    pthread_mutex_lock(&p->lock);
+    const char *k;
+    json_t *v;
+    if (p->delivered)
+        json_object_foreach(p->delivered, k, v)
+        {
+            if (json_integer_value(v) > max)
+                max = json_integer_value(v);
+        }
+    pthread_mutex_unlock(&p->lock);
+    return max;
+}
+
+static inline bool peer_delivered_has(struct peer *p, const char *id)
+{
+    pthread_mutex_lock(&p->lock);
+    bool has = p->delivered && json_object_get(p->delivered, id) != NULL;
+    pthread_mutex_unlock(&p->lock);
+    return has;
 }
 
 /* Requests answered 200 on path whose JSON "type" is type (NULL = any). */

@@ -1,8 +1,9 @@
-/* Fault suite (issue 8), broker down then up: the full stack replays 2000 posts at a
- * steady pace; once some have case events the dev broker takes broker 1 down (SIGUSR1)
- * for about three seconds and brings it back (SIGUSR2). Afterwards every post id has
- * exactly one distinct case event, every acknowledgement was delivered, the reply sink
- * saw each sent reply id once, and every service exits 0 on SIGTERM. */
+/* Fault suite (issue 8), broker down then up: the full stack replays the stream
+ * (SC_FAULT_POSTS posts, default 2000) at a steady pace; once some have case events the
+ * dev broker takes broker 1 down (SIGUSR1) for about three seconds and brings it back
+ * (SIGUSR2). Afterwards every post id has exactly one distinct case event, every
+ * acknowledgement was delivered, the reply sink saw each sent reply id once, and every
+ * service exits 0 on SIGTERM. */
 #include "fault_common.h"
 
 #include <signal.h>
@@ -40,12 +41,12 @@ static void test_fault_broker(void **state)
     e2e_wait_until(e, never, NULL, DOWN_MS);
     assert_int_equal(kill(e2e_proc_pid(broker), SIGUSR2), 0);
     assert_true(e2e_wait_stderr(e, broker, "broker 1 up", 10000));
-    if (at_down >= FAULT_POSTS)
+    if (at_down >= (size_t)fs->posts)
         fail_msg("the whole stream was through before the broker went down");
     fprintf(stderr,
             "fault_broker: %zu of %d posts had case events when broker 1 went "
             "down\n",
-            at_down, FAULT_POSTS);
+            at_down, fs->posts);
 
     fault_stack_check(fs, "fault_broker");
 }

@@ -3,7 +3,9 @@
  * anyone can connect (the mock would otherwise auto-create a mistyped topic with 4
  * partitions), publishes its ephemeral bootstrap address in a file (written atomically)
  * and on stdout, and serves until SIGTERM or SIGINT. SIGUSR1 / SIGUSR2 take broker 1 down
- * / up for fault tests. Production uses Apache Kafka; docs/internals/KAFKA.md and
+ * / up for fault tests; a control socket (control.h: a line-based Unix-domain socket,
+ * by default next to the bootstrap file) injects request errors, leader moves and
+ * broker outages. Production uses Apache Kafka; docs/internals/KAFKA.md and
  * kafka-dev-broker.md list where the mock differs. Signals are taken synchronously with
  * sigwait() in the main thread. */
 #include <errno.h>
@@ -19,6 +21,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "alloc.h"
+#include "control.h"
 #include "log.h"
 
 #define DEVBROKER_DEFAULT_TOPICS                                                         \
@@ -33,6 +36,7 @@ struct devbroker_opts {
     int brokers;
     const char *topics; /* comma-separated */
     const char *bootstrap_file;
+    const char *control; /* NULL = default (<bootstrap-file>.ctl), "none" = off */
     int log_level;
 };
 
@@ -58,6 +62,9 @@ static void devbroker_usage(FILE *out)
         "  --bootstrap-file P   write the bootstrap list (one line) to P atomically; it "
         "is\n"
         "                       removed on exit\n"
+        "  --control P          serve the control socket (below) at P, a Unix-domain\n"
+        "                       stream socket; default <bootstrap-file>.ctl when a\n"
+        "                       bootstrap file is given; \"none\" = no socket\n"
         "  --log-level L        debug, info, notice, warning, error or crit (default "
         "info)\n"
         "  --help               this text\n"
@@ -76,9 +83,16 @@ static void devbroker_usage(FILE *out)
         "heartbeat.interval.ms=500 (KAFKA_SESSION_TIMEOUT_MS, "
         "KAFKA_HEARTBEAT_INTERVAL_MS),\n"
         "should set fetch.wait.max.ms=10, and every member of a group must use the same\n"
-        "partition.assignment.strategy (mixing them aborts the mock).\n",
+        "partition.assignment.strategy (mixing them aborts the mock).\n"
+        "\n"
+        "Control socket: connect (e.g. socat - UNIX-CONNECT:<path>), send commands, "
+        "read\n"
+        "one answer line per command. Example: \"errors 1 Produce "
+        "NOT_LEADER_FOR_PARTITION*5\"\n"
+        "then \"pending 1 Produce\" until it answers \"ok 0\".\n\n",
         rd_kafka_version_str(), DEVBROKER_MAX_PARTITIONS, DEVBROKER_MAX_BROKERS,
         DEVBROKER_DEFAULT_TOPICS);
+    devbroker_control_help(out);
 }
 
 /* Parses a decimal int in [min, max]. @returns 0 or -1. */
@@ -103,8 +117,9 @@ static int devbroker_args(int argc, char **argv, struct devbroker_opts *opts)
             devbroker_usage(stdout);
             return 1;
         }
-        static const char *const with_value[] = {"--partitions", "--brokers", "--topics",
-                                                 "--bootstrap-file", "--log-level"};
+        static const char *const with_value[] = {"--partitions", "--brokers",
+                                                 "--topics",     "--bootstrap-file",
+                                                 "--control",    "--log-level"};
         const char *name = NULL;
         for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++) {
             size_t len = strlen(with_value[k]);
@@ -137,6 +152,9 @@ static int devbroker_args(int argc, char **argv, struct devbroker_opts *opts)
             opts->topics = value;
         } else if (!strcmp(name, "--bootstrap-file")) {
             opts->bootstrap_file = value;
+            bad = !*value;
+        } else if (!strcmp(name, "--control")) {
+            opts->control = value;
             bad = !*value;
         } else {
             opts->log_level = sc_log_level_parse(value);
@@ -260,6 +278,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     int exit_code = 1, wrote_file = 0;
+    struct devbroker_control *control = NULL;
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, devbroker_log_cb);
@@ -285,6 +304,25 @@ int main(int argc, char **argv)
         }
     }
     const char *bootstraps = rd_kafka_mock_cluster_bootstraps(mc);
+    /* The control socket first, so it is there when the bootstrap file appears. */
+    char *control_path = NULL;
+    if (opts.control && strcmp(opts.control, "none") != 0)
+        control_path = sc_strdup(opts.control);
+    else if (!opts.control && opts.bootstrap_file)
+        control_path = sc_asprintf("%s.ctl", opts.bootstrap_file);
+    if (control_path) {
+        control = devbroker_control_start(mc, control_path, errstr, sizeof(errstr));
+        if (!control && opts.control) {
+            sc_log(SC_LOG_CRIT, "DEVBROKER", "control socket: %s", errstr);
+            sc_free(control_path);
+            goto out_mc;
+        }
+        if (!control) /* the default place did not work: serve without it */
+            sc_log(SC_LOG_WARNING, "DEVBROKER", "no control socket: %s", errstr);
+        else
+            sc_log(SC_LOG_INFO, "DEVBROKER", "control socket at %s", control_path);
+        sc_free(control_path);
+    }
     if (opts.bootstrap_file) {
         if (devbroker_write_file(opts.bootstrap_file, bootstraps))
             goto out_mc;
@@ -319,6 +357,7 @@ int main(int argc, char **argv)
     exit_code = 0;
 
 out_mc:
+    devbroker_control_stop(control);   /* no command may reach a destroyed cluster */
     rd_kafka_mock_cluster_destroy(mc); /* before its rd_kafka_t, or it asserts */
 out_rk:
     rd_kafka_destroy(rk);

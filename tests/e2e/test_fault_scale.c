@@ -1,0 +1,63 @@
+/* Fault suite (issue 8), scaling 1 -> 3 -> 1 mid-stream: at 10 % of the stream two more
+ * classifiers and two more escalation routers join their consumer groups (partitions
+ * move to them while posts flow), at 60 % those two of each leave again by SIGTERM
+ * (each must exit 0: it finishes its batches in flight and commits before leaving), so
+ * the first replica of each takes every partition back (the steps are placed by the
+ * input's progress on posts.inbound). Afterwards the invariants of
+ * fault_common.h hold. A bounded stream (under 5,000 posts) is paced at 60 posts/s so
+ * that both steps fall inside it (each new replica takes a few seconds to start and
+ * join). */
+#include "fault_common.h"
+
+/* Waits until percent of the input was published on posts.inbound (the stream's
+ * progress, whatever the rebalancing services are doing), and fails if the replay had
+ * already ended: each step must fall inside the stream. */
+static size_t at(struct fault_stack *fs, int percent)
+{
+    size_t seen =
+        fault_wait_input(fs, (size_t)fs->posts * (size_t)percent / 100, FAULT_WAIT);
+    if (e2e_wait_stderr(fs->e, fs->ingestor, "replay finished", 0))
+        fail_msg("the stream was through before the scaling step at %d %%", percent);
+    return seen;
+}
+
+static void test_fault_scale(void **state)
+{
+    struct e2e *e = *state;
+    struct fault_opts opts = {.rate = fault_posts() < 5000 ? "60" : NULL};
+    struct fault_stack *fs = sc_calloc(1, sizeof(*fs));
+    fault_stack_start_opts(e, fs, &opts);
+
+    size_t seen = at(fs, 10);
+    fprintf(stderr,
+            "fault_scale: 1 -> 3 classifiers and routers at %zu of %d posts published\n",
+            seen, fs->posts);
+    for (int i = 0; i < 2; i++) {
+        struct e2e_proc *c = fault_start_classifier(fs);
+        struct e2e_proc *r = fault_start_router(fs);
+        assert_true(e2e_wait_http_status(e, e2e_proc_port(c), "/readyz", 200, 30000));
+        assert_true(e2e_wait_http_status(e, e2e_proc_port(r), "/readyz", 200, 30000));
+    }
+
+    seen = at(fs, 60);
+    fprintf(stderr,
+            "fault_scale: 3 -> 1 classifiers and routers at %zu of %d posts published\n",
+            seen, fs->posts);
+    for (int i = 2; i >= 1; i--) {
+        int rc = e2e_stop(fs->classifier[i], 30000);
+        if (rc != 0)
+            fail_msg("classifier replica %d exited with %d on SIGTERM", i + 1, rc);
+        rc = e2e_stop(fs->router[i], 30000);
+        if (rc != 0)
+            fail_msg("router replica %d exited with %d on SIGTERM", i + 1, rc);
+    }
+    fault_stack_check(fs, "fault_scale");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fault_scale, e2e_setup, e2e_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
