@@ -215,7 +215,7 @@ int sc_service_run(struct sc_service *svc, sc_service_batch_fn batch,
 {
     /* Several batches stay in flight: the next one is processed while the broker
      * acknowledges the previous ones, and offsets are stored strictly in order. */
-    enum { INFLIGHT = 4 };
+    enum { INFLIGHT = 16 };
     struct sc_inflight ring[INFLIGHT];
     memset(ring, 0, sizeof(ring));
     for (size_t i = 0; i < INFLIGHT; i++)
