@@ -7,14 +7,21 @@
  * by default next to the bootstrap file) injects request errors, leader moves and
  * broker outages. Production uses Apache Kafka; docs/internals/KAFKA.md and
  * kafka-dev-broker.md list where the mock differs. Signals are taken synchronously with
- * sigwait() in the main thread. */
+ * sigtimedwait() in the main thread, which between signals turns off Nagle's algorithm
+ * on the mock's connections (devbroker_nodelay_sweep). */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -28,6 +35,7 @@
     "posts.inbound,posts.classified,replies.outbound,replies.delivered,cases.events,"    \
     "pipeline.dlq"
 #define DEVBROKER_MAX_TOPICS     64
+#define DEVBROKER_SWEEP_MS       50 /* how often new connections lose Nagle */
 #define DEVBROKER_MAX_PARTITIONS 256
 #define DEVBROKER_MAX_BROKERS    16
 
@@ -250,6 +258,45 @@ static void devbroker_log_cb(const rd_kafka_t *rk, int level, const char *fac,
     sc_log_raw(lvl, "KAFKA", msg);
 }
 
+/* Sets TCP_NODELAY on every connected TCP socket of this process that lacks it. The mock
+ * cluster accepts its clients' connections without it, so a small response waits for the
+ * client's delayed ACK (~40 ms on Linux) whenever an earlier segment is unacknowledged:
+ * every hop of the pipeline showed 40 ms stalls at a few thousand messages per second.
+ * Apache Kafka's broker sets TCP_NODELAY on its connections (socket server
+ * tcpNoDelay), so this makes the development broker behave like the real one. The mock
+ * owns the sockets; this only flips an option on them, and an fd closed or reused
+ * meanwhile just fails the call. @returns how many sockets it changed. */
+static int devbroker_nodelay_sweep(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return 0;
+    int changed = 0;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+        char *end;
+        long fd = strtol(de->d_name, &end, 10);
+        if (*end || end == de->d_name || fd == dirfd(dir))
+            continue;
+        struct stat st;
+        if (fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        int on = 0, listening = 0;
+        socklen_t len = sizeof(listening);
+        if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+            listening)
+            continue;
+        len = sizeof(on);
+        if (getsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) != 0 || on)
+            continue; /* not TCP (the control socket), or already set */
+        on = 1;
+        if (setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0)
+            changed++;
+    }
+    closedir(dir);
+    return changed;
+}
+
 int main(int argc, char **argv)
 {
     struct devbroker_opts opts = {.partitions = 8,
@@ -337,10 +384,13 @@ int main(int argc, char **argv)
     printf("socialcare-devbroker ready bootstrap=%s\n", bootstraps);
     fflush(stdout);
 
+    const struct timespec sweep = {0, DEVBROKER_SWEEP_MS * 1000000L};
     for (;;) {
-        int sig = 0;
-        if (sigwait(&sigs, &sig) != 0)
+        int sig = sigtimedwait(&sigs, NULL, &sweep);
+        if (sig < 0) {
+            (void)devbroker_nodelay_sweep(); /* timeout (or EINTR): new connections */
             continue;
+        }
         if (sig == SIGUSR1 || sig == SIGUSR2) {
             rd_kafka_resp_err_t err = sig == SIGUSR1
                                           ? rd_kafka_mock_broker_set_down(mc, 1)
