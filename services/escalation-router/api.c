@@ -492,6 +492,20 @@ static void h_incident_resolve(void *opaque, const struct sc_http_request *req,
     }
     if (r)
         freeReplyObject(r);
+    /* and so may the phrases that were part of it (fields p<hash>) */
+    r = sc_redis_commandf(api->redis, "HGETALL spike:{%s}", topic);
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        const redisReply *f = r->element[i], *v = r->element[i + 1];
+        if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+            f->str[0] == 'p' && !strcmp(v->str, id)) {
+            redisReply *d =
+                sc_redis_commandf(api->redis, "HDEL spike:{%s} %s", topic, f->str);
+            if (d)
+                freeReplyObject(d);
+        }
+    }
+    if (r)
+        freeReplyObject(r);
     reply_json(resp, 200,
                json_pack("{s:s,s:s,s:i,s:i}", "id", id, "status", "resolved", "followups",
                          (int)sent, "held_by_quiet_mode", (int)held));

@@ -18,6 +18,7 @@
 #include "cases.h"
 #include "event.h"
 #include "incidents.h"
+#include "phrases.h"
 #include "jsonw.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -36,6 +37,7 @@ struct router_config {
     long long sla_scan_ms;
     long long webhook_timeout_ms;
     long long webhook_attempts;
+    long long webhook_claim_idle_ms;
 };
 
 static const struct sc_config_item router_items[] = {
@@ -59,6 +61,10 @@ static const struct sc_config_item router_items[] = {
     {"WEBHOOK_MAX_ATTEMPTS", SC_CFG_INT, "8", 1, 100,
      "Attempts per webhook notification (exponential backoff from 0.5 s to 60 s)",
      offsetof(struct router_config, webhook_attempts)},
+    {"WEBHOOK_CLAIM_IDLE_MS", SC_CFG_INT, "60000", 100, 86400000,
+     "Department notifications read from the Redis queue (hooks:queue) by an instance "
+     "but not acknowledged for this long (it crashed) are taken over",
+     offsetof(struct router_config, webhook_claim_idle_ms)},
 };
 #define N_ITEMS (sizeof(router_items) / sizeof(router_items[0]))
 
@@ -263,6 +269,7 @@ struct router {
     struct retired *retired;
     struct sc_redis_batch *pre, *post;
     struct webhooks *hooks;
+    bool notified; /* notifications added to the post batch */
     struct router_api api;
     struct applier applier;
     struct router_slot slots[2];       /* the batch being prepared and the held one */
@@ -280,8 +287,9 @@ struct router {
     struct sc_metric *m_first_response; /* socialcare_first_response_seconds */
     struct sc_metric *m_breaches;  /* socialcare_router_sla_breaches_total{dept,prio} */
     struct sc_metric *m_incidents; /* socialcare_router_incidents_total{topic} */
-    struct sc_metric *m_reloads;   /* socialcare_router_config_reloads_total */
-    struct sc_metric *m_amplify;   /* socialcare_router_amplify_total */
+    struct sc_metric *m_phrase_incidents; /* ..._phrase_incidents_total{topic} */
+    struct sc_metric *m_reloads;          /* socialcare_router_config_reloads_total */
+    struct sc_metric *m_amplify;          /* socialcare_router_amplify_total */
 };
 
 /* What one consumed message turned into before the Redis round trips. */
@@ -296,6 +304,9 @@ struct router_item {
     long redis_index; /* index of its command in the batch, -1 when none */
     size_t chunk_pos; /* a post's position in its apply call's reply */
     int topic_slot;   /* index into the batch's topics, -1 when not counted */
+    uint16_t phr[ROUTER_PHRASE_MAX]; /* its key phrases: indexes into the batch's */
+    int n_phr;
+    const char *incident; /* the incident it is linked to ("" when none) */
     long long due_ms;
     bool auto_reply; /* delivery of an automatic message */
     struct case_result res;
@@ -303,6 +314,21 @@ struct router_item {
 
 #define MAX_TOPICS  64
 #define MAX_REGIONS 64
+
+/* Distinct (topic, phrase) pairs per batch (more are not counted), and the size of the
+ * open-addressing table over them (a power of two). */
+#define MAX_PHRASES  2048
+#define PHRASE_TABLE 4096
+
+/* One (topic, phrase) pair of a batch and what its spike counter said. */
+struct batch_phrase {
+    uint64_t hash;
+    int topic_slot;
+    int index; /* 1-based, among its topic's phrases in this batch */
+    long long count;
+    char text[ROUTER_PHRASE_TEXT];
+    struct spike_result res;
+};
 
 /* Per-batch aggregates for the pre round trip (quiet mode, spikes). */
 struct batch_ctx {
@@ -316,7 +342,61 @@ struct batch_ctx {
     size_t n_regions;
     bool global_quiet;
     long long due[64][ROUTER_N_PRIORITIES]; /* memo per department and priority */
+    size_t n_phrases;
+    uint16_t phrase_table[PHRASE_TABLE]; /* index + 1 into phrases, 0: free */
+    /* not cleared per batch from here on */
+    struct batch_phrase phrases[MAX_PHRASES];
 };
+
+/* Writes a positive int in decimal at out; returns the end. */
+static char *format_index(char *out, int v)
+{
+    char tmp[12];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0)
+        *out++ = tmp[--n];
+    return out;
+}
+
+/* Counts the key phrases of a complaint (it->topic_slot set) in the batch's table. */
+static void count_phrases(const struct router_rules *rules, struct batch_ctx *ctx,
+                          struct router_item *it)
+{
+    struct router_phrase ph[ROUTER_PHRASE_MAX];
+    size_t n = router_phrases_extract(it->in.text, ph, (size_t)rules->phrases_per_post);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h =
+            ph[i].hash ^ ((uint64_t)(it->topic_slot + 1) * 0x9e3779b97f4a7c15ULL);
+        size_t pos = (size_t)(h ^ (h >> 29)) & (PHRASE_TABLE - 1);
+        for (;;) {
+            uint16_t e = ctx->phrase_table[pos];
+            if (e == 0) {
+                if (ctx->n_phrases >= MAX_PHRASES)
+                    break;
+                struct batch_phrase *bp = &ctx->phrases[ctx->n_phrases];
+                bp->hash = ph[i].hash;
+                bp->topic_slot = it->topic_slot;
+                bp->index = 0;
+                bp->count = 0;
+                memset(&bp->res, 0, sizeof(bp->res));
+                memcpy(bp->text, ph[i].text, sizeof(bp->text));
+                ctx->phrase_table[pos] = (uint16_t)++ctx->n_phrases;
+                e = ctx->phrase_table[pos];
+            }
+            struct batch_phrase *bp = &ctx->phrases[e - 1];
+            if (bp->hash == ph[i].hash && bp->topic_slot == it->topic_slot) {
+                bp->count++;
+                it->phr[it->n_phr++] = (uint16_t)(e - 1);
+                break;
+            }
+            pos = (pos + 1) & (PHRASE_TABLE - 1);
+        }
+    }
+}
 
 static bool counts_for_spikes(const char *intent)
 {
@@ -381,9 +461,11 @@ static int send_json(struct router *rt, const char *topic, const char *key, json
     return rc;
 }
 
-/* Queues a department notification on each of its webhooks (or the escalation hook). */
+/* Queues a department notification on each of its webhooks (or the escalation hook) in
+ * the persisted queue: XADDs added to batch (sent with the batch's other writes), or
+ * sent at once when batch is NULL. */
 static void notify(struct router *rt, const struct router_department *d, bool escalate,
-                   json_t *payload, const char *summary)
+                   json_t *payload, const char *summary, struct sc_redis_batch *batch)
 {
     const struct router_webhook *hooks = d->webhooks;
     size_t n = d->n_webhooks;
@@ -399,18 +481,38 @@ static void notify(struct router *rt, const struct router_department *d, bool es
     size_t slen;
     char *stext = sc_event_dump(slack, &slen);
     json_decref(slack);
-    for (size_t i = 0; i < n; i++) {
-        const char *secret =
-            hooks[i].secret ? hooks[i].secret
-                            : (*rt->conf.webhook_secret ? rt->conf.webhook_secret : NULL);
-        if (webhooks_enqueue(rt->hooks, d->name, hooks[i].url, secret,
-                             hooks[i].slack ? stext : json,
-                             hooks[i].slack ? slen : jlen) != 0)
-            sc_log(SC_LOG_WARNING, "HOOK",
-                   "webhook queue full: notification for %s dropped", d->name);
+    struct sc_redis_batch *b = batch ? batch : sc_redis_batch_new();
+    rt->notified |= batch != NULL;
+    for (size_t i = 0; i < n; i++)
+        webhooks_persist_add(b, d->name, hooks[i].url, hooks[i].slack ? stext : json,
+                             hooks[i].slack ? slen : jlen);
+    if (!batch) {
+        if (sc_redis_batch_run(rt->svc.redis, b) != 0)
+            sc_log(SC_LOG_ERR, "HOOK", "notification for %s not queued: Redis failed",
+                   d->name);
+        sc_redis_batch_free(b);
+        webhooks_poke(rt->hooks);
     }
     free(json);
     free(stext);
+}
+
+/* The signing secret of a persisted notification, from the current rules. */
+static const char *hook_secret(void *ud, const char *department, const char *url)
+{
+    struct router *rt = ud;
+    const struct router_rules *rules = atomic_load(&rt->rules);
+    const char *global = *rt->conf.webhook_secret ? rt->conf.webhook_secret : NULL;
+    int di = router_rules_department(rules, department);
+    if (di < 0)
+        return global;
+    const struct router_department *d = &rules->departments[di];
+    for (size_t i = 0; i < d->n_webhooks; i++)
+        if (d->webhooks[i].url && !strcmp(d->webhooks[i].url, url))
+            return d->webhooks[i].secret ? d->webhooks[i].secret : global;
+    if (d->escalation.url && !strcmp(d->escalation.url, url))
+        return d->escalation.secret ? d->escalation.secret : global;
+    return global;
 }
 
 static int router_emit_post(struct router *rt, const struct router_rules *rules,
@@ -593,8 +695,11 @@ static int router_prepare(struct router *rt, const struct router_rules *rules,
             if (counts_for_spikes(it->in.intent)) {
                 it->topic_slot =
                     slot_of(ctx->topics, &ctx->n_topics, MAX_TOPICS, it->in.topic);
-                if (it->topic_slot >= 0)
+                if (it->topic_slot >= 0) {
                     ctx->topic_count[it->topic_slot]++;
+                    if (rules->phrases_per_post > 0)
+                        count_phrases(rules, ctx, it);
+                }
             }
             if (it->in.region)
                 (void)slot_of(ctx->regions, &ctx->n_regions, MAX_REGIONS, it->in.region);
@@ -627,7 +732,8 @@ static bool reply_quiet(redisReply *r, long long now)
 
 /* First round trip: quiet mode switches and spike counters. */
 static int router_pre(struct router *rt, const struct router_rules *rules,
-                      struct batch_ctx *ctx, int64_t now)
+                      struct batch_ctx *ctx, struct router_item *items, size_t n_items,
+                      int64_t now)
 {
     sc_redis_batch_reset(rt->pre);
     const char *argv[2] = {"GET", "quiet:global"};
@@ -640,21 +746,92 @@ static int router_pre(struct router *rt, const struct router_rules *rules,
         lens[1] = strlen(keys[i]);
         sc_redis_batch_add(rt->pre, 2, argv, lens);
     }
+    /* each topic's phrases (hash, count) and, per post with several, its group */
+    uint64_t *hashes =
+        ctx->n_phrases ? sc_malloc(ctx->n_phrases * sizeof(*hashes)) : NULL;
+    long long *counts =
+        ctx->n_phrases ? sc_malloc(ctx->n_phrases * sizeof(*counts)) : NULL;
+    const char **groups = n_items ? sc_malloc(n_items * sizeof(*groups)) : NULL;
+    char *gbuf = n_items ? sc_malloc(n_items * ROUTER_PHRASE_MAX * 6) : NULL;
     for (size_t i = 0; i < ctx->n_topics; i++) {
         ctx->topic_cmd[i] = (long)sc_redis_batch_count(rt->pre);
-        router_spike_add(rt->pre, rules, ctx->topics[i], ctx->topic_count[i], now);
+        struct spike_phrases ph = {.hash = hashes, .count = counts, .groups = groups};
+        for (size_t p = 0; p < ctx->n_phrases; p++) {
+            struct batch_phrase *bp = &ctx->phrases[p];
+            if (bp->topic_slot != (int)i)
+                continue;
+            hashes[ph.n] = bp->hash;
+            counts[ph.n] = bp->count;
+            bp->index = (int)++ph.n;
+        }
+        char *g = gbuf;
+        for (size_t k = 0; ph.n && k < n_items; k++) {
+            const struct router_item *it = &items[k];
+            if (it->topic_slot != (int)i || it->n_phr < 2)
+                continue;
+            char *start = g;
+            for (int j = 0; j < it->n_phr; j++) {
+                if (j)
+                    *g++ = ',';
+                g = format_index(g, ctx->phrases[it->phr[j]].index);
+            }
+            *g++ = '\0';
+            /* posts with the same phrases (copies, templates) need one group */
+            size_t len = (size_t)(g - start);
+            bool dup = false;
+            for (size_t q = ph.n_groups; q-- > 0 && ph.n_groups - q <= 8 && !dup;)
+                dup = strlen(groups[q]) + 1 == len && !memcmp(groups[q], start, len);
+            if (dup) {
+                g = start;
+                continue;
+            }
+            groups[ph.n_groups++] = start;
+        }
+        router_spike_add(rt->pre, rules, ctx->topics[i], ctx->topic_count[i], now, &ph);
     }
+    sc_free(hashes);
+    sc_free(counts);
+    sc_free(groups);
+    sc_free(gbuf);
     int rc = sc_redis_batch_run(rt->svc.redis, rt->pre);
     if (rc != 0)
         return rc;
     ctx->global_quiet = reply_quiet(sc_redis_batch_reply(rt->pre, 0), now);
     for (size_t i = 0; i < ctx->n_regions; i++)
         ctx->region_quiet[i] = reply_quiet(sc_redis_batch_reply(rt->pre, i + 1), now);
-    for (size_t i = 0; i < ctx->n_topics; i++)
-        if (router_spike_parse(sc_redis_batch_reply(rt->pre, (size_t)ctx->topic_cmd[i]),
-                               &ctx->spikes[i]) != 0)
-            return SC_EIO;
-    return 0;
+    struct spike_result *pres =
+        ctx->n_phrases ? sc_malloc(ctx->n_phrases * sizeof(*pres)) : NULL;
+    for (size_t i = 0; i < ctx->n_topics && rc == 0; i++) {
+        redisReply *r = sc_redis_batch_reply(rt->pre, (size_t)ctx->topic_cmd[i]);
+        if (router_spike_parse(r, &ctx->spikes[i]) != 0) {
+            rc = SC_EIO;
+            break;
+        }
+        if (r->elements == 4)
+            continue;
+        size_t np = 0;
+        for (size_t p = 0; p < ctx->n_phrases; p++)
+            np += ctx->phrases[p].topic_slot == (int)i;
+        if (router_spike_parse_phrases(r, pres, np) != 0) {
+            rc = SC_EIO;
+            break;
+        }
+        for (size_t p = 0; p < ctx->n_phrases; p++)
+            if (ctx->phrases[p].topic_slot == (int)i)
+                ctx->phrases[p].res = pres[ctx->phrases[p].index - 1];
+    }
+    sc_free(pres);
+    /* each complaint's incident: its topic's, else the first of its phrases' */
+    for (size_t k = 0; k < n_items; k++) {
+        struct router_item *it = &items[k];
+        it->incident = "";
+        if (it->topic_slot < 0)
+            continue;
+        it->incident = ctx->spikes[it->topic_slot].incident;
+        for (int j = 0; j < it->n_phr && !*it->incident; j++)
+            it->incident = ctx->phrases[it->phr[j]].res.incident;
+    }
+    return rc;
 }
 
 static bool item_quiet(const struct batch_ctx *ctx, const struct router_item *it)
@@ -675,20 +852,27 @@ static void add_cmd(struct sc_redis_batch *b, int argc, const char **argv)
     sc_redis_batch_add(b, argc, argv, lens);
 }
 
-/* Opens the incident record and notifies the owning department once. */
-static void incident_opened(struct router *rt, const struct router_rules *rules,
-                            struct router_item *items, size_t n, struct batch_ctx *ctx,
-                            size_t slot, int64_t now)
+static bool linked_to(const struct router_item *it, const char *incident)
 {
-    const struct spike_result *sp = &ctx->spikes[slot];
-    const char *topic = ctx->topics[slot];
+    return it->valid && it->is_post && it->incident && *it->incident &&
+           !strcmp(it->incident, incident);
+}
+
+/* Opens the incident record (of a topic, or of a phrase within it when phrase is set)
+ * and notifies the owning department once. */
+static void incident_opened(struct router *rt, const struct router_rules *rules,
+                            struct router_item *items, size_t n,
+                            const struct spike_result *sp, const char *topic,
+                            const char *phrase, int64_t now)
+{
     int dept_idx = rules->default_department;
     for (size_t i = 0; i < n; i++)
-        if (items[i].topic_slot == (int)slot && items[i].valid) {
+        if (linked_to(&items[i], sp->incident)) {
             dept_idx = items[i].decision.department_index;
             break;
         }
     const struct router_department *d = &rules->departments[dept_idx];
+    int buckets = rules->spike_buckets;
     char key[200], nowt[32], win[32], base[32];
     snprintf(key, sizeof(key), "incident:{%s}", sp->incident);
     snprintf(nowt, sizeof(nowt), "%lld", (long long)now);
@@ -702,15 +886,20 @@ static void incident_opened(struct router *rt, const struct router_rules *rules,
     add_cmd(rt->post, 8, hset2);
     const char *hset3[] = {"HSET", key, "baseline", base};
     add_cmd(rt->post, 4, hset3);
+    if (phrase) {
+        const char *hset4[] = {"HSET", key, "phrase", phrase};
+        add_cmd(rt->post, 4, hset4);
+    }
     const char *zadd[] = {"ZADD", "incidents", nowt, sp->incident};
     add_cmd(rt->post, 4, zadd);
-    sc_metric_inc(rt->m_incidents, SC_LABELS(topic));
-    sc_log(SC_LOG_NOTICE, "SPIKE", "incident %s opened: %lld complaints in the window",
-           sp->incident, sp->window);
+    sc_metric_inc(phrase ? rt->m_phrase_incidents : rt->m_incidents, SC_LABELS(topic));
+    sc_log(SC_LOG_NOTICE, "SPIKE", "incident %s opened: %lld %s in the window",
+           sp->incident, sp->window,
+           phrase ? "complaints with one recurring phrase" : "complaints");
 
     json_t *samples = json_array();
     for (size_t i = 0; i < n && (int)json_array_size(samples) < rules->spike_samples; i++)
-        if (items[i].topic_slot == (int)slot && items[i].valid && items[i].in.text)
+        if (linked_to(&items[i], sp->incident) && items[i].in.text)
             json_array_append_new(samples,
                                   json_pack("{s:s,s:s}", "post_id", items[i].pf.id,
                                             "text", items[i].in.text));
@@ -720,16 +909,65 @@ static void incident_opened(struct router *rt, const struct router_rules *rules,
         json_pack("{s:i,s:s,s:s,s:s,s:s,s:I,s:f,s:o,s:s}", "v", 1, "type",
                   "incident.opened", "incident_id", sp->incident, "topic", topic,
                   "department", d->name, "size", (json_int_t)sp->window, "baseline",
-                  sp->baseline * rules->spike_buckets, "samples", samples, "at", at);
-    char summary[512];
-    snprintf(summary, sizeof(summary),
-             "Incident %s: %lld complaints about %s in the last %lld s (usual: %.1f). "
-             "Department: %s.",
-             sp->incident, sp->window, topic,
-             (long long)(rules->spike_bucket_ms * rules->spike_buckets / 1000),
-             sp->baseline * rules->spike_buckets, d->name);
-    notify(rt, d, false, payload, summary);
+                  sp->baseline * buckets, "samples", samples, "at", at);
+    if (phrase)
+        json_object_set_new(payload, "phrase", json_string(phrase));
+    char summary[600];
+    long long seconds = (long long)(rules->spike_bucket_ms * buckets / 1000);
+    if (phrase)
+        snprintf(summary, sizeof(summary),
+                 "Incident %s: %lld complaints about %s mention \"%s\" in the last %lld "
+                 "s (usual: %.1f). Department: %s.",
+                 sp->incident, sp->window, topic, phrase, seconds, sp->baseline * buckets,
+                 d->name);
+    else
+        snprintf(summary, sizeof(summary),
+                 "Incident %s: %lld complaints about %s in the last %lld s (usual: "
+                 "%.1f). Department: %s.",
+                 sp->incident, sp->window, topic, seconds, sp->baseline * buckets,
+                 d->name);
+    notify(rt, d, false, payload, summary, rt->post);
     json_decref(payload);
+}
+
+/* A batch retried after the opening one failed still leaves an incident record. */
+static void incident_record_nx(struct router *rt, const char *incident, const char *topic,
+                               const char *phrase, int64_t now)
+{
+    char key[200], nowt[32];
+    snprintf(key, sizeof(key), "incident:{%s}", incident);
+    snprintf(nowt, sizeof(nowt), "%lld", (long long)now);
+    const char *nx1[] = {"HSETNX", key, "id", incident};
+    const char *nx2[] = {"HSETNX", key, "topic", topic};
+    const char *nx3[] = {"HSETNX", key, "status", "open"};
+    const char *nx4[] = {"ZADD", "incidents", "NX", nowt, incident};
+    add_cmd(rt->post, 4, nx1);
+    add_cmd(rt->post, 4, nx2);
+    add_cmd(rt->post, 4, nx3);
+    if (phrase) {
+        const char *nx5[] = {"HSETNX", key, "phrase", phrase};
+        add_cmd(rt->post, 4, nx5);
+    }
+    add_cmd(rt->post, 5, nx4);
+}
+
+/* The distinct incidents of a batch (topics' and phrases'), at most MAX_TOPICS +
+ * MAX_PHRASES; writes pointers to their ids into out. */
+static size_t batch_incidents(const struct batch_ctx *ctx, const char **out)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < ctx->n_topics; s++)
+        if (ctx->spikes[s].incident[0])
+            out[n++] = ctx->spikes[s].incident;
+    for (size_t p = 0; p < ctx->n_phrases; p++) {
+        const char *id = ctx->phrases[p].res.incident;
+        bool seen = !*id;
+        for (size_t k = 0; k < n && !seen; k++)
+            seen = !strcmp(out[k], id);
+        if (!seen)
+            out[n++] = id;
+    }
+    return n;
 }
 
 static int router_batch(void *opaque, rd_kafka_message_t **msgs, size_t n,
@@ -790,7 +1028,7 @@ static int router_begin(struct router *rt, struct router_slot *sl,
     sl->rules = rules;
     sl->delivery = delivery;
     struct batch_ctx *ctx = sl->ctx;
-    memset(ctx, 0, sizeof(*ctx));
+    memset(ctx, 0, offsetof(struct batch_ctx, phrases));
     int64_t now = sc_wall_ms();
     sl->now = now;
     sc_format_time(now, sl->at, sizeof(sl->at));
@@ -804,7 +1042,7 @@ static int router_begin(struct router *rt, struct router_slot *sl,
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = router_prepare(rt, rules, msgs[i], &items[i], ctx, now, delivery);
     if (rc == 0)
-        rc = router_pre(rt, rules, ctx, now);
+        rc = router_pre(rt, rules, ctx, items, n, now);
 
     /* Second round trip: every post applied to its case, every delivery recorded. */
     sc_redis_batch_reset(sl->apply);
@@ -834,8 +1072,7 @@ static int router_begin(struct router *rt, struct router_slot *sl,
                                       it->auto_reply, now);
             continue;
         }
-        const char *incident =
-            it->topic_slot >= 0 ? ctx->spikes[it->topic_slot].incident : "";
+        const char *incident = it->incident ? it->incident : "";
         char e_id[300], e_intent[80], e_label[80], e_region[80];
         json_escape(it->pf.id, e_id, sizeof(e_id));
         json_escape(it->in.intent, e_intent, sizeof(e_intent));
@@ -946,39 +1183,39 @@ static int router_finish(struct router *rt, struct router_slot *sl, int apply_rc
         }
     }
     /* the incident links: one SADD per incident */
-    for (size_t s = 0; s < ctx->n_topics && rc == 0; s++) {
-        const char *incident = ctx->spikes[s].incident;
-        if (!*incident)
-            continue;
+    const char **incs = sc_malloc((MAX_TOPICS + MAX_PHRASES) * sizeof(*incs));
+    size_t n_incs = rc == 0 ? batch_incidents(ctx, incs) : 0;
+    for (size_t s = 0; s < n_incs; s++) {
         char key[200];
-        snprintf(key, sizeof(key), "incident:{%s}:cases", incident);
+        snprintf(key, sizeof(key), "incident:{%s}:cases", incs[s]);
         varcmd_start(&rt->links, "SADD", key);
         for (size_t i = 0; i < n; i++)
-            if (items[i].is_post && items[i].redis_index >= 0 &&
-                items[i].topic_slot == (int)s)
+            if (items[i].redis_index >= 0 && linked_to(&items[i], incs[s]))
                 varcmd_arg(&rt->links, items[i].customer);
         varcmd_flush(&rt->links, rt->post);
     }
+    sc_free(incs);
     varcmd_flush(&rt->due, rt->post);
     varcmd_flush(&rt->pending, rt->post);
     for (size_t s = 0; s < ctx->n_topics && rc == 0; s++) {
-        if (ctx->spikes[s].opened) {
-            incident_opened(rt, rules, items, n, ctx, s, now);
-        } else if (ctx->spikes[s].incident[0]) {
-            /* a batch retried after the opening one failed still leaves a record */
-            char key[200];
-            snprintf(key, sizeof(key), "incident:{%s}", ctx->spikes[s].incident);
-            char nowt[32];
-            snprintf(nowt, sizeof(nowt), "%lld", (long long)now);
-            const char *nx1[] = {"HSETNX", key, "id", ctx->spikes[s].incident};
-            const char *nx2[] = {"HSETNX", key, "topic", ctx->topics[s]};
-            const char *nx3[] = {"HSETNX", key, "status", "open"};
-            const char *nx4[] = {"ZADD", "incidents", "NX", nowt,
-                                 ctx->spikes[s].incident};
-            add_cmd(rt->post, 4, nx1);
-            add_cmd(rt->post, 4, nx2);
-            add_cmd(rt->post, 4, nx3);
-            add_cmd(rt->post, 5, nx4);
+        if (ctx->spikes[s].opened)
+            incident_opened(rt, rules, items, n, &ctx->spikes[s], ctx->topics[s], NULL,
+                            now);
+        else if (ctx->spikes[s].incident[0])
+            incident_record_nx(rt, ctx->spikes[s].incident, ctx->topics[s], NULL, now);
+    }
+    for (size_t p = 0; p < ctx->n_phrases && rc == 0; p++) {
+        const struct batch_phrase *bp = &ctx->phrases[p];
+        if (bp->res.opened) {
+            incident_opened(rt, rules, items, n, &bp->res, ctx->topics[bp->topic_slot],
+                            bp->text, now);
+        } else if (bp->res.incident[0]) {
+            bool first = true;
+            for (size_t q = 0; q < p && first; q++)
+                first = strcmp(ctx->phrases[q].res.incident, bp->res.incident) != 0;
+            if (first)
+                incident_record_nx(rt, bp->res.incident, ctx->topics[bp->topic_slot],
+                                   bp->text, now);
         }
     }
     size_t first_pref = sc_redis_batch_count(rt->post);
@@ -991,6 +1228,9 @@ static int router_finish(struct router *rt, struct router_slot *sl, int apply_rc
     }
     if (rc == 0 && sc_redis_batch_count(rt->post) > 0)
         rc = sc_redis_batch_run(rt->svc.redis, rt->post);
+    if (rc == 0 && rt->notified)
+        webhooks_poke(rt->hooks); /* notifications of opened incidents */
+    rt->notified = false;
     /* personal service: the agent who helped before takes the new case when available */
     size_t k = first_pref;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -1019,8 +1259,7 @@ static int router_finish(struct router *rt, struct router_slot *sl, int apply_rc
         struct router_item *it = &items[i];
         if (it->redis_index < 0 || !it->is_post)
             continue;
-        const char *incident =
-            it->topic_slot >= 0 ? ctx->spikes[it->topic_slot].incident : "";
+        const char *incident = it->incident ? it->incident : "";
         rc = router_emit_post(rt, rules, it, incident, sl->delivery);
         if (rc == 0 && wants_amplify(it))
             rc = router_emit_amplify(rt, it, sl->delivery);
@@ -1158,7 +1397,7 @@ static int router_sla_scan(struct router *rt, int64_t now)
                          "Escalated to %s.",
                          case_id, dept, prio, due_at,
                          dep->escalation_name ? dep->escalation_name : dep->name);
-                notify(rt, dep, true, ev, summary);
+                notify(rt, dep, true, ev, summary, NULL);
             }
             json_decref(ev);
             sc_log(SC_LOG_NOTICE, "SLA", "case %s breached its %s SLA (%s)", case_id,
@@ -1276,6 +1515,9 @@ int main(int argc, char **argv)
     rt.m_incidents =
         sc_metrics_counter(m, "socialcare_router_incidents_total",
                            "Incidents opened from complaint spikes", "topic");
+    rt.m_phrase_incidents = sc_metrics_counter(
+        m, "socialcare_router_phrase_incidents_total",
+        "Incidents opened from spikes of one recurring phrase within a topic", "topic");
     rt.m_amplify = sc_metrics_counter(m, "socialcare_router_amplify_total",
                                       "Praise posts suggested for amplification "
                                       "(case.amplify events)",
@@ -1285,7 +1527,11 @@ int main(int argc, char **argv)
                            "Routing configuration reloads (SIGHUP)", "outcome");
     struct webhook_opts wopts = {.timeout_ms = (int)rt.conf.webhook_timeout_ms,
                                  .max_attempts = (int)rt.conf.webhook_attempts,
-                                 .metrics = m};
+                                 .metrics = m,
+                                 .redis = rt.svc.redis,
+                                 .claim_idle_ms = rt.conf.webhook_claim_idle_ms,
+                                 .secret_for = hook_secret,
+                                 .secret_ud = &rt};
     rt.hooks = webhooks_new(&wopts);
 
     rt.api.rules = &rt.rules;

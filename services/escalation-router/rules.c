@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "phrases.h"
 #include "route.h"
 
 struct loader {
@@ -624,13 +625,23 @@ static int load_sections(struct loader *ld, json_t *root)
 
     json_t *sp = json_object_get(root, "spikes");
     double bucket_s = 60, alpha = 0.1;
-    long long buckets = 5, samples = 3;
+    long long buckets = 5, samples = 3, per_post = 3, p_hist = 30;
     r->spike_factor = 4;
     r->spike_min = 20;
+    r->phrase_factor = 4;
+    r->phrase_min = 15;
     if (sp) {
-        static const char *const skeys[] = {
-            "bucket_seconds", "window_buckets", "factor", "min_count",
-            "baseline_alpha", "samples",        NULL};
+        static const char *const skeys[] = {"bucket_seconds",
+                                            "window_buckets",
+                                            "factor",
+                                            "min_count",
+                                            "baseline_alpha",
+                                            "samples",
+                                            "phrases_per_post",
+                                            "phrase_min_count",
+                                            "phrase_factor",
+                                            "phrase_history_buckets",
+                                            NULL};
         if ((rc = check_keys(ld, "spikes", sp, skeys)) != 0 ||
             (rc = get_num(ld, "spikes", sp, "bucket_seconds", 0.1, 86400, &bucket_s)) !=
                 0 ||
@@ -639,13 +650,23 @@ static int load_sections(struct loader *ld, json_t *root)
             (rc = get_int(ld, "spikes", sp, "min_count", 1, 1LL << 40, &r->spike_min)) !=
                 0 ||
             (rc = get_num(ld, "spikes", sp, "baseline_alpha", 0.001, 1, &alpha)) != 0 ||
-            (rc = get_int(ld, "spikes", sp, "samples", 0, 20, &samples)) != 0)
+            (rc = get_int(ld, "spikes", sp, "samples", 0, 20, &samples)) != 0 ||
+            (rc = get_int(ld, "spikes", sp, "phrases_per_post", 0, ROUTER_PHRASE_MAX,
+                          &per_post)) != 0 ||
+            (rc = get_int(ld, "spikes", sp, "phrase_min_count", 1, 1LL << 40,
+                          &r->phrase_min)) != 0 ||
+            (rc = get_num(ld, "spikes", sp, "phrase_factor", 1, 1000,
+                          &r->phrase_factor)) != 0 ||
+            (rc = get_int(ld, "spikes", sp, "phrase_history_buckets", 1, 1440,
+                          &p_hist)) != 0)
             return rc;
     }
     r->spike_bucket_ms = (int64_t)(bucket_s * 1000);
     r->spike_buckets = (int)buckets;
     r->spike_alpha = alpha;
     r->spike_samples = (int)samples;
+    r->phrases_per_post = (int)per_post;
+    r->phrase_history = (int)p_hist;
     return 0;
 }
 

@@ -103,6 +103,11 @@ struct router_rules {
     long long spike_min;
     double spike_alpha; /* baseline learning rate */
     int spike_samples;
+    /* recurring phrases within a topic (phrases.h) */
+    int phrases_per_post; /* 0: phrase spikes off */
+    long long phrase_min;
+    double phrase_factor;
+    int phrase_history; /* buckets before the window that make a phrase's baseline */
 };
 
 /* @brief Parses a routing configuration from text (origin names it in errors).

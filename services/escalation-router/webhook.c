@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -18,6 +19,7 @@ struct job {
     size_t len;
     int attempts;
     int64_t not_before; /* monotonic ms */
+    char id[48];        /* stream entry id; "" for an in-memory notification */
     CURL *easy;
     struct curl_slist *headers;
 };
@@ -29,6 +31,10 @@ struct webhooks {
     struct job *active;
     size_t n_queued, n_active;
     struct sc_metric *m_total;
+    /* persisted queue */
+    char consumer[96];
+    bool group_ready, poked;
+    int64_t next_read, next_claim; /* monotonic ms */
 };
 
 struct webhooks *webhooks_new(const struct webhook_opts *opts)
@@ -47,12 +53,18 @@ struct webhooks *webhooks_new(const struct webhook_opts *opts)
         wh->o.max_in_flight = 16;
     if (wh->o.timeout_ms <= 0)
         wh->o.timeout_ms = 5000;
+    if (wh->o.claim_idle_ms <= 0)
+        wh->o.claim_idle_ms = 60000;
+    char host[64] = "router";
+    (void)gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    snprintf(wh->consumer, sizeof(wh->consumer), "%s-%ld", host, (long)getpid());
     wh->multi = curl_multi_init();
     if (opts->metrics)
         wh->m_total =
             sc_metrics_counter(opts->metrics, "socialcare_router_webhooks_total",
                                "Department webhook notifications by outcome "
-                               "(delivered, retried, dropped)",
+                               "(delivered, retried, dropped, dead)",
                                "department,outcome");
     return wh;
 }
@@ -73,19 +85,25 @@ void webhooks_free(struct webhooks *wh)
 {
     if (!wh)
         return;
-    size_t dropped = wh->n_queued + wh->n_active;
+    size_t dropped = 0, kept = 0;
     for (struct job *j = wh->active, *n; j; j = n) {
         n = j->next;
         curl_multi_remove_handle(wh->multi, j->easy);
+        *j->id ? kept++ : dropped++;
         job_free(j);
     }
     for (struct job *j = wh->queue, *n; j; j = n) {
         n = j->next;
+        *j->id ? kept++ : dropped++;
         job_free(j);
     }
     if (dropped)
         sc_log(SC_LOG_WARNING, "HOOK", "%zu webhook notifications dropped at shutdown",
                dropped);
+    if (kept)
+        sc_log(SC_LOG_NOTICE, "HOOK",
+               "%zu webhook notifications left in the stream for the next instance",
+               kept);
     curl_multi_cleanup(wh->multi);
     sc_free(wh);
 }
@@ -107,6 +125,170 @@ void webhook_signature(const char *secret, long long ts, const char *body, size_
         n += (size_t)snprintf(out + n, out_size - n, "%02x", mac[i]);
 }
 
+void webhooks_persist_add(struct sc_redis_batch *batch, const char *department,
+                          const char *url, const char *body, size_t len)
+{
+    const char *argv[] = {"XADD", WEBHOOK_STREAM, "*", "department", department, "url",
+                          url,    "body",         body};
+    size_t lens[] = {
+        4, strlen(WEBHOOK_STREAM), 1, 10, strlen(department), 3, strlen(url), 4, len};
+    sc_redis_batch_add(batch, 9, argv, lens);
+}
+
+void webhooks_poke(struct webhooks *wh)
+{
+    wh->poked = true;
+}
+
+static bool known(const struct webhooks *wh, const char *id)
+{
+    for (const struct job *j = wh->queue; j; j = j->next)
+        if (!strcmp(j->id, id))
+            return true;
+    for (const struct job *j = wh->active; j; j = j->next)
+        if (!strcmp(j->id, id))
+            return true;
+    return false;
+}
+
+static const redisReply *field(const redisReply *fields, const char *name)
+{
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (fields->element[i]->type == REDIS_REPLY_STRING &&
+            !strcmp(fields->element[i]->str, name) &&
+            fields->element[i + 1]->type == REDIS_REPLY_STRING)
+            return fields->element[i + 1];
+    return NULL;
+}
+
+static void queue_job(struct webhooks *wh, struct job *j)
+{
+    struct job **tail = &wh->queue;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = j;
+    wh->n_queued++;
+}
+
+static void persist_finish(struct webhooks *wh, const struct job *j, const char *reason);
+
+/* Queues the stream entries of a reply ([id, [field, value, ...]] each). */
+static void load_entries(struct webhooks *wh, const redisReply *entries)
+{
+    if (!entries || entries->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[0]->len >= sizeof(((struct job *)0)->id))
+            continue;
+        const char *id = e->element[0]->str;
+        if (known(wh, id))
+            continue;
+        struct job *j = sc_calloc(1, sizeof(*j));
+        memcpy(j->id, id, e->element[0]->len + 1);
+        const redisReply *f = e->element[1];
+        const redisReply *dept =
+            f->type == REDIS_REPLY_ARRAY ? field(f, "department") : NULL;
+        const redisReply *url = f->type == REDIS_REPLY_ARRAY ? field(f, "url") : NULL;
+        const redisReply *body = f->type == REDIS_REPLY_ARRAY ? field(f, "body") : NULL;
+        if (!dept || !url || !body) { /* deleted meanwhile, or not ours */
+            j->department = sc_strdup("unknown");
+            j->url = sc_strdup("");
+            j->body = sc_strdup("");
+            persist_finish(wh, j, "malformed entry");
+            job_free(j);
+            continue;
+        }
+        j->department = sc_strdup(dept->str);
+        j->url = sc_strdup(url->str);
+        const char *secret = wh->o.secret_for
+                                 ? wh->o.secret_for(wh->o.secret_ud, dept->str, url->str)
+                                 : NULL;
+        j->secret = secret ? sc_strdup(secret) : NULL;
+        j->body = sc_malloc(body->len + 1);
+        memcpy(j->body, body->str, body->len);
+        j->body[body->len] = '\0';
+        j->len = body->len;
+        queue_job(wh, j);
+    }
+}
+
+/* Reads new entries for this consumer and claims entries idle elsewhere (no blocking
+ * command). Failures are retried on a later pump. */
+static void persist_read(struct webhooks *wh, int64_t now)
+{
+    struct sc_redis *r = wh->o.redis;
+    wh->poked = false;
+    wh->next_read = now + 1000; /* also after a failure: Redis may be down */
+    if (!wh->group_ready) {
+        redisReply *g = sc_redis_commandf(r, "XGROUP CREATE %s %s 0 MKSTREAM",
+                                          WEBHOOK_STREAM, WEBHOOK_GROUP);
+        if (!g)
+            return;
+        wh->group_ready = g->type != REDIS_REPLY_ERROR || strstr(g->str, "BUSYGROUP");
+        freeReplyObject(g);
+        if (!wh->group_ready)
+            return;
+    }
+    if (now >= wh->next_claim) {
+        redisReply *c = sc_redis_commandf(r, "XAUTOCLAIM %s %s %s %lld 0-0 COUNT 64",
+                                          WEBHOOK_STREAM, WEBHOOK_GROUP, wh->consumer,
+                                          (long long)wh->o.claim_idle_ms);
+        if (c && c->type == REDIS_REPLY_ARRAY && c->elements >= 2)
+            load_entries(wh, c->element[1]);
+        if (c)
+            freeReplyObject(c);
+        int64_t every = wh->o.claim_idle_ms / 2;
+        wh->next_claim = now + (every < 200 ? 200 : every);
+    }
+    redisReply *x = sc_redis_commandf(r, "XREADGROUP GROUP %s %s COUNT 64 STREAMS %s >",
+                                      WEBHOOK_GROUP, wh->consumer, WEBHOOK_STREAM);
+    if (x && x->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < x->elements; i++) {
+            const redisReply *st = x->element[i];
+            if (st->type == REDIS_REPLY_ARRAY && st->elements == 2)
+                load_entries(wh, st->element[1]);
+        }
+    }
+    if (x)
+        freeReplyObject(x);
+}
+
+/* A persisted notification is done: delivered (reason NULL) or dead (moved to
+ * hooks:dead with the reason). */
+static void persist_finish(struct webhooks *wh, const struct job *j, const char *reason)
+{
+    if (!*j->id || !wh->o.redis)
+        return;
+    if (reason) {
+        const char *argv[] = {"XADD",        WEBHOOK_DEAD_STREAM,
+                              "*",           "id",
+                              j->id,         "department",
+                              j->department, "url",
+                              j->url,        "reason",
+                              reason,        "body",
+                              j->body};
+        size_t lens[13];
+        for (int i = 0; i < 13; i++)
+            lens[i] = strlen(argv[i]);
+        lens[12] = j->len;
+        redisReply *d = sc_redis_command(wh->o.redis, 13, argv, lens);
+        if (d)
+            freeReplyObject(d);
+        if (wh->m_total)
+            sc_metric_inc(wh->m_total, SC_LABELS(j->department, "dead"));
+    }
+    redisReply *a = sc_redis_commandf(wh->o.redis, "XACK %s %s %s", WEBHOOK_STREAM,
+                                      WEBHOOK_GROUP, j->id);
+    if (a)
+        freeReplyObject(a);
+    a = sc_redis_commandf(wh->o.redis, "XDEL %s %s", WEBHOOK_STREAM, j->id);
+    if (a)
+        freeReplyObject(a);
+}
+
 int webhooks_enqueue(struct webhooks *wh, const char *department, const char *url,
                      const char *secret, const char *body, size_t len)
 {
@@ -123,11 +305,7 @@ int webhooks_enqueue(struct webhooks *wh, const char *department, const char *ur
     memcpy(j->body, body, len);
     j->body[len] = '\0';
     j->len = len;
-    struct job **tail = &wh->queue;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = j;
-    wh->n_queued++;
+    queue_job(wh, j);
     return 0;
 }
 
@@ -156,6 +334,10 @@ static void start(struct webhooks *wh, struct job *j)
     long long ts = (long long)(sc_wall_ms() / 1000);
     snprintf(hdr, sizeof(hdr), "X-Socialcare-Timestamp: %lld", ts);
     j->headers = curl_slist_append(j->headers, hdr);
+    if (*j->id) {
+        snprintf(hdr, sizeof(hdr), "X-Socialcare-Delivery: %s", j->id);
+        j->headers = curl_slist_append(j->headers, hdr);
+    }
     if (j->secret) {
         char sig[100];
         webhook_signature(j->secret, ts, j->body, j->len, sig, sizeof(sig));
@@ -178,6 +360,9 @@ static void start(struct webhooks *wh, struct job *j)
 int webhooks_pump(struct webhooks *wh)
 {
     int64_t now = sc_now_ms();
+    if (wh->o.redis && (wh->poked || now >= wh->next_read) &&
+        wh->n_queued + wh->n_active < (size_t)wh->o.max_in_flight * 4)
+        persist_read(wh, now);
     /* start due jobs */
     for (struct job **pp = &wh->queue; *pp && (int)wh->n_active < wh->o.max_in_flight;) {
         struct job *j = *pp;
@@ -219,14 +404,21 @@ int webhooks_pump(struct webhooks *wh)
         if (ok) {
             if (wh->m_total)
                 sc_metric_inc(wh->m_total, SC_LABELS(j->department, "delivered"));
+            persist_finish(wh, j, NULL);
             job_free(j);
         } else if (j->attempts >= wh->o.max_attempts) {
             sc_log(SC_LOG_ERR, "HOOK",
                    "webhook of department %s dropped after %d attempts (last: %s, HTTP "
                    "%ld)",
                    j->department, j->attempts, curl_easy_strerror(result), code);
-            if (wh->m_total)
+            if (*j->id) {
+                char reason[200];
+                snprintf(reason, sizeof(reason), "%d attempts, last: %s, HTTP %ld",
+                         j->attempts, curl_easy_strerror(result), code);
+                persist_finish(wh, j, reason);
+            } else if (wh->m_total) {
                 sc_metric_inc(wh->m_total, SC_LABELS(j->department, "dropped"));
+            }
             job_free(j);
         } else {
             int64_t delay = wh->o.backoff_min_ms;
@@ -247,7 +439,7 @@ int webhooks_pump(struct webhooks *wh)
             wh->n_queued++;
         }
     }
-    return wh->n_queued + wh->n_active > 0;
+    return wh->n_queued + wh->n_active > 0 || wh->poked;
 }
 
 size_t webhooks_pending(const struct webhooks *wh)

@@ -8,7 +8,10 @@
  * suite) it can also be taken down and up at any time (peer_set_down: 503 while down)
  * and counts the notifications it answered 200 by identity (type and case id, SLA due
  * time or incident id: peer_delivered_*), without the PEER_MAX limit of the recorded
- * hits. Header-only: static functions, included by the router's e2e tests. */
+ * hits. With peer_set_dedupe it behaves as a receiver that de-duplicates by the
+ * X-Socialcare-Delivery header (the router's at-least-once idempotency id): a request
+ * whose id was already answered 200 is answered 200 again but counted only in
+ * `duplicates`. Header-only: static functions, included by the router's e2e tests. */
 #ifndef SC_E2E_ROUTER_PEER_H
 #define SC_E2E_ROUTER_PEER_H
 
@@ -31,7 +34,8 @@ struct peer_hit {
     char signature[100];
     char timestamp[32];
     json_t *json;
-    int status; /* what the peer answered */
+    int status;        /* what the peer answered */
+    char delivery[64]; /* X-Socialcare-Delivery */
 };
 
 struct peer {
@@ -42,9 +46,12 @@ struct peer {
     int requests;
     struct peer_hit hits[PEER_MAX];
     int n_hits;
-    bool down;          /* peer_set_down: answer 503 to everything */
-    json_t *delivered;  /* identity -> times answered 200 (NULL until the first) */
-    long long answered; /* requests answered 200 */
+    bool down;            /* peer_set_down: answer 503 to everything */
+    json_t *delivered;    /* identity -> times answered 200 (NULL until the first) */
+    long long answered;   /* requests answered 200 */
+    bool dedupe;          /* peer_set_dedupe */
+    json_t *delivery_ids; /* X-Socialcare-Delivery ids answered 200 */
+    long long duplicates; /* requests with an id already answered 200 */
 };
 
 /* The identity of a notification body: type|case_id|sla_due_at|incident_id. */
@@ -64,6 +71,9 @@ static inline void peer_post(void *opaque, const struct sc_http_request *req,
     pthread_mutex_lock(&p->lock);
     int n = p->requests++;
     bool down = p->down;
+    const char *did = sc_http_header(req, "X-Socialcare-Delivery");
+    bool dup =
+        p->dedupe && did && p->delivery_ids && json_object_get(p->delivery_ids, did);
     if (p->n_hits < PEER_MAX) {
         struct peer_hit *h = &p->hits[p->n_hits++];
         snprintf(h->path, sizeof(h->path), "%s", req->path);
@@ -74,8 +84,16 @@ static inline void peer_post(void *opaque, const struct sc_http_request *req,
         snprintf(h->timestamp, sizeof(h->timestamp), "%s", ts ? ts : "");
         h->json = json_loads(req->body, 0, NULL);
         h->status = n < p->fail_first || down ? 503 : 200;
+        snprintf(h->delivery, sizeof(h->delivery), "%s", did ? did : "");
     }
-    if (!down && n >= p->fail_first) {
+    if (dup && !down && n >= p->fail_first) {
+        p->duplicates++;
+    } else if (!down && n >= p->fail_first) {
+        if (did) {
+            if (!p->delivery_ids)
+                p->delivery_ids = json_object();
+            json_object_set_new(p->delivery_ids, did, json_true());
+        }
         json_t *j = json_loads(req->body, 0, NULL);
         char id[512];
         peer_identity(j, id, sizeof(id));
@@ -132,6 +150,7 @@ static inline void peer_free(struct peer *p)
     }
     sc_metrics_free(p->metrics);
     json_decref(p->delivered);
+    json_decref(p->delivery_ids);
     pthread_mutex_destroy(&p->lock);
     sc_free(p);
 }
@@ -141,6 +160,14 @@ static inline void peer_set_down(struct peer *p, bool down)
 {
     pthread_mutex_lock(&p->lock);
     p->down = down;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Makes the peer de-duplicate by X-Socialcare-Delivery (see the top). */
+static inline void peer_set_dedupe(struct peer *p, bool on)
+{
+    pthread_mutex_lock(&p->lock);
+    p->dedupe = on;
     pthread_mutex_unlock(&p->lock);
 }
 
