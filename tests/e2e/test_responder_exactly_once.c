@@ -140,18 +140,25 @@ static void test_429_pauses_every_replica(void **state)
     const char *env[] = {"RATE_ACCOUNT_PER_MIN=1000000", "RATE_ACCOUNT_BURST=1000", NULL};
     struct e2e_proc *a = start_responder(e, peer_port, env);
     struct e2e_proc *b = start_responder(e, peer_port, env);
-    /* b's join rebalanced the group: wait until a has its partitions again, so the first
-     * wave is sent at once rather than spread over the rebalance. */
+    /* b's join rebalanced the group: wait until both have their partitions (b is ready
+     * only once the cooperative rebalance's second round gave it some), so the first wave
+     * is sent at once rather than spread over the rebalance and past the peer's window.
+     */
+    assert_true(e2e_wait_http_status(e, e2e_proc_port(a), "/readyz", 200, 30000));
+    assert_true(e2e_wait_http_status(e, e2e_proc_port(b), "/readyz", 200, 30000));
     assert_true(e2e_wait_http_status(e, e2e_proc_port(a), "/readyz", 200, 30000));
 
     char *ids[WAVE1 + WAVE2 + 1] = {0};
     for (int i = 0; i < WAVE1 + WAVE2; i++) {
         if (i == WAVE1) { /* the second wave while the account is paused */
             struct peer_cond limited = {peer_port, "rate_limited", 1};
-            if (!e2e_wait_until(e, peer_at_least, &limited, 30000))
+            if (!e2e_wait_until(e, peer_at_least, &limited, 30000)) {
+                for (int k = 0; k < i; k++)
+                    sc_free(ids[k]);
                 fail_msg("no 429 yet: accepted %ld, requests %ld",
                          rsp_peer_stat(peer_port, "accepted"),
                          rsp_peer_stat(peer_port, "requests"));
+            }
         }
         ids[i] = sc_asprintf("rl-%d", i);
         char customer[32], text[64];
