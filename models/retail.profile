@@ -1,5 +1,5 @@
 # Retail profile: Bitext customer-service utterances (bitext_train.csv, changed from the
-# Bitext originals: see /work/shared/data/raw/bitext/README.md).
+# Bitext originals: see ../shared/data/raw/bitext/README.md beside the repository).
 # Heads: category (11 e-commerce categories, mapped to departments: the topic) and intent
 # (27 request intents, mapped to the service's intents: complaint, question, praise).
 # Bitext has no sentiment labels: a retail model has no sentiment head, so sentiment comes

@@ -285,8 +285,9 @@ static rd_kafka_conf_t *sc_kafka_conf_build(const struct sc_kafka_conf *conf,
 
     /* socket.nagle.disable: librdkafka leaves Nagle's algorithm on, and a small produce
      * or fetch request then waits for the peer's delayed ACK (~40 ms on Linux): the
-     * stalls measured on every hop at a few thousand posts/s (docs/benchmarks/pipeline.md).
-     * A KAFKA_SOCKET_NAGLE_DISABLE setting still overrides it. */
+     * stalls measured on every hop at a few thousand posts/s
+     * (docs/benchmarks/pipeline.md). A KAFKA_SOCKET_NAGLE_DISABLE setting still overrides
+     * it. */
     if (sc_kafka_conf_set(kconf, "statistics.interval.ms", "5000", errstr, errstr_size) ||
         sc_kafka_conf_set(kconf, "socket.nagle.disable", "true", errstr, errstr_size) ||
         (conf->brokers && sc_kafka_conf_set(kconf, "bootstrap.servers", conf->brokers,

@@ -86,9 +86,9 @@ static struct {
     long fault_every;       /* every Nth post request gets the next fault (0 = none) */
     const char *faults[16]; /* fault kinds, cycled */
     size_t n_faults, next_fault;
-    long post_requests;     /* requests to a post endpoint (for --fault-every) */
-    long retry_after_s;     /* the delay an injected 429 announces */
-    long early_grace_ms;    /* requests this soon after a 429 are not counted early */
+    long post_requests;  /* requests to a post endpoint (for --fault-every) */
+    long retry_after_s;  /* the delay an injected 429 announces */
+    long early_grace_ms; /* requests this soon after a 429 are not counted early */
     long injected, early;
     int64_t limited_at[5];  /* when an injected 429 was answered, per family */
     int64_t not_before[5];  /* the time it announced */
@@ -837,14 +837,13 @@ static enum MHD_Result peer_post(struct MHD_Connection *c, const char *url, json
 
 static json_t *peer_stats(void)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "requests",
-                     (json_int_t)peer.requests, "accepted", (json_int_t)peer.accepted,
-                     "rate_limited", (json_int_t)peer.rate_limited, "failed",
-                     (json_int_t)peer.failed, "refused", (json_int_t)peer.refused,
-                     "duplicates", (json_int_t)peer.duplicates, "max_copies",
-                     (json_int_t)peer.max_copies, "hung", (json_int_t)peer.hung,
-                     "injected", (json_int_t)peer.injected, "early",
-                     (json_int_t)peer.early);
+    return json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "requests",
+        (json_int_t)peer.requests, "accepted", (json_int_t)peer.accepted, "rate_limited",
+        (json_int_t)peer.rate_limited, "failed", (json_int_t)peer.failed, "refused",
+        (json_int_t)peer.refused, "duplicates", (json_int_t)peer.duplicates, "max_copies",
+        (json_int_t)peer.max_copies, "hung", (json_int_t)peer.hung, "injected",
+        (json_int_t)peer.injected, "early", (json_int_t)peer.early);
 }
 
 /* Early requests by the form of the 429 they ignored. */
@@ -893,10 +892,10 @@ static enum MHD_Result peer_handler(void *cls, struct MHD_Connection *c, const c
         for (size_t i = 0; i < peer.n_posts; i++) {
             struct post *p = &peer.posts[i];
             json_t *extra = json_loads(p->extra, 0, NULL);
-            json_array_append_new(
-                list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "family", p->family, "text",
-                                p->text, "key", p->key, "id", p->id, "token", p->token,
-                                "extra", extra ? extra : json_null()));
+            json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "family",
+                                                  p->family, "text", p->text, "key",
+                                                  p->key, "id", p->id, "token", p->token,
+                                                  "extra", extra ? extra : json_null()));
         }
         pthread_mutex_unlock(&peer.lock);
         return peer_send(c, 200, json_pack("{s:o}", "posts", list), NULL);
@@ -983,11 +982,12 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--extra-token") && peer_n_extra_tokens < 8)
             peer_extra_tokens[peer_n_extra_tokens++] = v;
         else if (!strcmp(a, "--faults")) {
-            static const char *const known[] = {"429s", "429d", "429r",    "500", "502",
-                                                "503",  "504",  "timeout", "reset",
-                                                "hang", NULL};
+            static const char *const known[] = {"429s",  "429d", "429r", "500",
+                                                "502",   "503",  "504",  "timeout",
+                                                "reset", "hang", NULL};
             char *list = strdup(v), *save = NULL;
-            for (char *w = strtok_r(list, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+            for (char *w = strtok_r(list, ",", &save); w;
+                 w = strtok_r(NULL, ",", &save)) {
                 size_t k = 0;
                 while (known[k] && strcmp(known[k], w) != 0)
                     k++;

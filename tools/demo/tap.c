@@ -79,7 +79,8 @@ struct tap_post {
     int n_replies;   /* replies requested in reply to it */
     int n_delivered; /* of those, how many have a delivery */
     int64_t last_delivery_ts;
-    int64_t inbound_ts;    /* broker timestamps per hop, for SC_TAP_LATENCY_FILE; 0 unknown */
+    int64_t
+        inbound_ts; /* broker timestamps per hop, for SC_TAP_LATENCY_FILE; 0 unknown */
     int64_t classified_ts;
     int64_t outbound_ts; /* first reply requested for it */
     bool outcome;
@@ -497,11 +498,11 @@ static struct tap_latency tap_latency(const struct tap *tap)
         v[lat.n++] = end - post->received_ms;
         if (dump)
             fprintf(dump,
-                    "%" PRId64 " %" PRId64 " %d %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64
-                    " %" PRId64 "\n",
+                    "%" PRId64 " %" PRId64 " %d %" PRId64 " %" PRId64 " %" PRId64
+                    " %" PRId64 " %" PRId64 "\n",
                     post->received_ms, end - post->received_ms, post->n_replies > 0,
-                    post->inbound_ts, post->classified_ts, post->case_ts, post->outbound_ts,
-                    post->n_replies > 0 ? post->last_delivery_ts : 0);
+                    post->inbound_ts, post->classified_ts, post->case_ts,
+                    post->outbound_ts, post->n_replies > 0 ? post->last_delivery_ts : 0);
     }
     if (dump)
         fclose(dump);
