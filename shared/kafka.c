@@ -53,8 +53,13 @@ struct sc_producer {
 struct sc_consumer {
     rd_kafka_t *rk;
     struct sc_kafka_common common;
-    atomic_int assigned; /* partitions assigned now */
+    atomic_int assigned;     /* partitions assigned now */
+    atomic_bool ever_synced; /* the group gave it an assignment at least once */
 };
+
+/* Consumers left to process exit (see sc_consumer_free), kept reachable. */
+static struct sc_consumer *sc_consumer_parked[8];
+static atomic_int sc_consumer_n_parked;
 
 static long long sc_kafka_now_ms(void)
 {
@@ -592,6 +597,7 @@ static void sc_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     int n = atomic_load(&consumer->assigned);
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        atomic_store(&consumer->ever_synced, true);
         if (coop) {
             error = rd_kafka_incremental_assign(rk, parts);
             n += parts->cnt;
@@ -651,6 +657,7 @@ struct sc_consumer *sc_consumer_new(const struct sc_kafka_conf *conf,
     }
     struct sc_consumer *consumer = sc_calloc(1, sizeof(*consumer));
     atomic_init(&consumer->assigned, 0);
+    atomic_init(&consumer->ever_synced, false);
     sc_kafka_common_init(&consumer->common, conf, true);
     rd_kafka_conf_t *kconf =
         sc_kafka_conf_build(conf, &consumer->common, defaults,
@@ -840,6 +847,24 @@ void sc_consumer_free(struct sc_consumer *consumer)
 {
     if (!consumer)
         return;
+    /* librdkafka before 2.3 aborts (assertion `assignor_state` in
+     * rd_kafka_sticky_assignor_state_destroy, librdkafka issue #4312) when a
+     * cooperative-sticky consumer is closed before its first assignment — e.g. a replica
+     * restarted and stopped again while the group still waits out the dead member's
+     * session. Such a consumer has consumed and committed nothing: leave it to process
+     * exit instead of aborting (kept reachable here; the coordinator drops the member
+     * after its session timeout). */
+    if (!atomic_load(&consumer->ever_synced)) {
+        int k = atomic_fetch_add(&sc_consumer_n_parked, 1);
+        if (k < (int)(sizeof(sc_consumer_parked) / sizeof(sc_consumer_parked[0]))) {
+            sc_consumer_parked[k] = consumer;
+            sc_log(SC_LOG_WARNING, "KAFKA",
+                   "%s stopped before its first assignment: not closed (librdkafka "
+                   "#4312 would abort); the group drops it after its session timeout",
+                   rd_kafka_name(consumer->rk));
+            return;
+        }
+    }
     (void)sc_consumer_commit_now(consumer->rk, true);
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer->rk);
     if (err)
