@@ -227,14 +227,9 @@ static int sc_event_num(const char *s, size_t n)
     return v;
 }
 
-/* RFC 3339 shape: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+hh:mm|-hh:mm) with plausible ranges.
- */
-static bool sc_event_rfc3339(const char *s)
+bool sc_event_timestamp_ok(const char *s, size_t len)
 {
-    size_t len = strlen(s);
-    if (len < 20)
-        return false;
-    if (!sc_event_digits(s, 4) || s[4] != '-' || !sc_event_digits(s + 5, 2) ||
+    if (len < 20 || !sc_event_digits(s, 4) || s[4] != '-' || !sc_event_digits(s + 5, 2) ||
         s[7] != '-' || !sc_event_digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') ||
         !sc_event_digits(s + 11, 2) || s[13] != ':' || !sc_event_digits(s + 14, 2) ||
         s[16] != ':' || !sc_event_digits(s + 17, 2))
@@ -245,21 +240,44 @@ static bool sc_event_rfc3339(const char *s)
     if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 ||
         second > 60)
         return false;
-    const char *p = s + 19;
-    if (*p == '.') {
-        p++;
-        const char *start = p;
-        while (*p >= '0' && *p <= '9')
-            p++;
-        if (p == start)
+    size_t i = 19;
+    if (s[i] == '.') {
+        size_t first = ++i;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == first)
             return false;
     }
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+    if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z'))
         return true;
-    if ((*p == '+' || *p == '-') && sc_event_digits(p + 1, 2) && p[3] == ':' &&
-        sc_event_digits(p + 4, 2) && p[6] == '\0')
-        return sc_event_num(p + 1, 2) <= 23 && sc_event_num(p + 4, 2) <= 59;
+    return i + 6 == len && (s[i] == '+' || s[i] == '-') &&
+           sc_event_digits(s + i + 1, 2) && s[i + 3] == ':' &&
+           sc_event_digits(s + i + 4, 2) && sc_event_num(s + i + 1, 2) <= 23 &&
+           sc_event_num(s + i + 4, 2) <= 59;
+}
+
+static bool sc_event_rfc3339(const char *s)
+{
+    return sc_event_timestamp_ok(s, strlen(s));
+}
+
+/* Whether v[0 .. n) is one of set's strings. */
+static bool sc_event_in_n(const char *v, size_t n, const char *const *set)
+{
+    for (; *set; set++)
+        if (strlen(*set) == n && !memcmp(*set, v, n))
+            return true;
     return false;
+}
+
+bool sc_event_platform_ok(const char *v, size_t n)
+{
+    return sc_event_in_n(v, n, sc_event_platforms);
+}
+
+bool sc_event_post_kind_ok(const char *v, size_t n)
+{
+    return sc_event_in_n(v, n, sc_event_kinds);
 }
 
 /* "v": required integer 1, or (optional_v) absent. */

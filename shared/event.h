@@ -5,6 +5,7 @@
 #ifndef SC_EVENT_H
 #define SC_EVENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
 
@@ -55,6 +56,15 @@ const char *sc_event_path(const json_t *event, const char *key1, const char *key
 /* @brief Serialises compactly. @returns a new string (free with free()), *len its length.
  */
 char *sc_event_dump(const json_t *event, size_t *len);
+
+/* @brief The post checks sc_event_parse applies, for readers that scan a post without
+ *        building a tree (the classifier's and router's fast paths): an RFC 3339
+ *        timestamp (YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm), plausible ranges), a
+ *        known platform, a known post kind. Each takes s[0 .. len), not NUL-terminated.
+ */
+bool sc_event_timestamp_ok(const char *s, size_t len);
+bool sc_event_platform_ok(const char *s, size_t len);
+bool sc_event_post_kind_ok(const char *s, size_t len);
 
 /* @brief Checks that buf[0..len) is valid UTF-8 with no NUL byte. @returns 1 or 0. */
 int sc_utf8_valid(const char *buf, size_t len);

@@ -28,10 +28,6 @@ struct str {
     bool escaped;
 };
 
-static const char *const platforms[] = {"x",         "mastodon", "bluesky", "facebook",
-                                        "instagram", "generic",  NULL};
-static const char *const kinds[] = {"mention", "reply", "dm", "comment", "review", NULL};
-
 static void ws(struct scan *s)
 {
     while (s->p < s->end &&
@@ -373,53 +369,6 @@ static bool count_value(struct scan *s, long long *out)
            number(s, &is_count, out) && is_count;
 }
 
-static bool in_set(const char *v, size_t n, const char *const *set)
-{
-    for (; *set; set++)
-        if (strlen(*set) == n && !memcmp(*set, v, n))
-            return true;
-    return false;
-}
-
-static bool digits(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
-static int num2(const char *s)
-{
-    return (s[0] - '0') * 10 + (s[1] - '0');
-}
-
-/* RFC 3339 as shared/event.c accepts it: YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm). */
-static bool rfc3339(const char *s, size_t len)
-{
-    if (len < 20 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
-        !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2) ||
-        s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
-        return false;
-    int month = num2(s + 5), day = num2(s + 8), hour = num2(s + 11);
-    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 ||
-        num2(s + 14) > 59 || num2(s + 17) > 60)
-        return false;
-    size_t i = 19;
-    if (s[i] == '.') {
-        size_t f = ++i;
-        while (i < len && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == f)
-            return false;
-    }
-    if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z'))
-        return true;
-    return i + 6 == len && (s[i] == '+' || s[i] == '-') && digits(s + i + 1, 2) &&
-           s[i + 3] == ':' && digits(s + i + 4, 2) && num2(s + i + 1) <= 23 &&
-           num2(s + i + 4) <= 59;
-}
-
 static bool key_is(const struct str *k, const char *name)
 {
     return k->len == strlen(name) && !memcmp(k->raw, name, k->len);
@@ -567,9 +516,10 @@ bool cls_post_scan(const char *buf, size_t len, char *strbuf, struct cls_post *o
     if (!have_v || !have_author || !id || !out->platform || !kind || !created ||
         !out->text)
         return false;
-    if (!in_set(out->platform, out->platform_len, platforms) ||
-        !in_set(kind, kind_len, kinds) || !rfc3339(created, created_len) ||
-        (received && !rfc3339(received, received_len)))
+    if (!sc_event_platform_ok(out->platform, out->platform_len) ||
+        !sc_event_post_kind_ok(kind, kind_len) ||
+        !sc_event_timestamp_ok(created, created_len) ||
+        (received && !sc_event_timestamp_ok(received, received_len)))
         return false;
     if (id_len < out->platform_len + 2 ||
         memcmp(id, out->platform, out->platform_len) != 0 || id[out->platform_len] != ':')

@@ -19,13 +19,6 @@
 #define SCAN_MAX_STRING 1024
 #define SCAN_MAX_KEYS   64 /* members per object the duplicate check tracks */
 
-/* The platforms and kinds shared/event.c accepts. A value missing here only makes the
- * fast path decline (the full parser then decides). */
-static const char *const scan_platforms[] = {
-    "x", "mastodon", "bluesky", "facebook", "instagram", "generic", NULL};
-static const char *const scan_kinds[] = {"mention", "reply",  "dm",
-                                         "comment", "review", NULL};
-
 void postscan_arena_reset(struct postscan_arena *a, size_t need)
 {
     if (need > a->cap) {
@@ -176,16 +169,6 @@ static const char *keep(struct scan *s, const struct val *v)
     return dst;
 }
 
-static bool in_set(const struct val *v, const char *const *set)
-{
-    for (; *set; set++)
-        if (key_is(v->s, v->n, *set))
-            return true;
-    return false;
-}
-
-static bool rfc3339(const char *s);
-
 /* Applies one member of an object in context ctx. @returns false to decline. */
 static bool member(struct scan *s, enum ctx ctx, const char *k, size_t kn,
                    const struct val *v)
@@ -201,13 +184,13 @@ static bool member(struct scan *s, enum ctx ctx, const char *k, size_t kn,
                 return str;
             }
             if (key_is(k, kn, "platform")) {
-                if (!str || !in_set(v, scan_platforms))
+                if (!str || !sc_event_platform_ok(v->s, v->n))
                     return false;
                 o->platform = keep(s, v);
                 return true;
             }
             if (key_is(k, kn, "kind")) {
-                if (!str || !in_set(v, scan_kinds))
+                if (!str || !sc_event_post_kind_ok(v->s, v->n))
                     return false;
                 o->kind = keep(s, v);
                 return true;
@@ -217,13 +200,12 @@ static bool member(struct scan *s, enum ctx ctx, const char *k, size_t kn,
                     return false;
                 o->created_at = keep(s, v);
                 s->has_created_at = true;
-                return rfc3339(o->created_at);
+                return sc_event_timestamp_ok(v->s, v->n);
             }
             if (key_is(k, kn, "received_at")) {
                 if (!str)
                     return false;
-                const char *r = keep(s, v);
-                return rfc3339(r);
+                return sc_event_timestamp_ok(v->s, v->n);
             }
             if (key_is(k, kn, "text")) {
                 if (!str)
@@ -441,50 +423,6 @@ static bool scan_value(struct scan *s, enum ctx ctx, size_t cap, struct val *v)
         default:
             return scan_num(s, v);
     }
-}
-
-static bool digits(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!is_digit(s[i]))
-            return false;
-    return true;
-}
-
-static int num2(const char *s)
-{
-    return (s[0] - '0') * 10 + (s[1] - '0');
-}
-
-/* The RFC 3339 shape check of shared/event.c. */
-static bool rfc3339(const char *s)
-{
-    if (strlen(s) < 20)
-        return false;
-    if (!digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
-        !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2) ||
-        s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
-        return false;
-    int month = num2(s + 5), day = num2(s + 8), hour = num2(s + 11);
-    int minute = num2(s + 14), second = num2(s + 17);
-    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 ||
-        second > 60)
-        return false;
-    const char *p = s + 19;
-    if (*p == '.') {
-        p++;
-        const char *start = p;
-        while (is_digit(*p))
-            p++;
-        if (p == start)
-            return false;
-    }
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
-        return true;
-    if ((*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' && digits(p + 4, 2) &&
-        p[6] == '\0')
-        return num2(p + 1) <= 23 && num2(p + 4) <= 59;
-    return false;
 }
 
 bool router_post_scan(const char *buf, size_t len, struct postscan_arena *arena,
