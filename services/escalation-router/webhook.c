@@ -289,26 +289,6 @@ static void persist_finish(struct webhooks *wh, const struct job *j, const char 
         freeReplyObject(a);
 }
 
-int webhooks_enqueue(struct webhooks *wh, const char *department, const char *url,
-                     const char *secret, const char *body, size_t len)
-{
-    if (wh->n_queued + wh->n_active >= wh->o.max_queue) {
-        if (wh->m_total)
-            sc_metric_inc(wh->m_total, SC_LABELS(department, "dropped"));
-        return SC_EAGAIN;
-    }
-    struct job *j = sc_calloc(1, sizeof(*j));
-    j->department = sc_strdup(department);
-    j->url = sc_strdup(url);
-    j->secret = secret ? sc_strdup(secret) : NULL;
-    j->body = sc_malloc(len + 1);
-    memcpy(j->body, body, len);
-    j->body[len] = '\0';
-    j->len = len;
-    queue_job(wh, j);
-    return 0;
-}
-
 static size_t discard(char *ptr, size_t size, size_t n, void *ud)
 {
     (void)ptr;

@@ -59,11 +59,6 @@ void webhooks_poke(struct webhooks *wh);
 struct webhooks *webhooks_new(const struct webhook_opts *opts);
 void webhooks_free(struct webhooks *wh);
 
-/* @brief Queues one notification (copies everything). secret may be NULL (unsigned).
- * @returns 0, or SC_EAGAIN when the queue is full. */
-int webhooks_enqueue(struct webhooks *wh, const char *department, const char *url,
-                     const char *secret, const char *body, size_t len);
-
 /* @brief Starts due transfers and completes finished ones without blocking.
  * @returns 1 when work is still queued or in flight, else 0. */
 int webhooks_pump(struct webhooks *wh);
