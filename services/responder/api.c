@@ -60,6 +60,14 @@ static json_t *api_body(const struct sc_http_request *req, struct sc_http_respon
     return body;
 }
 
+/* The preamble of the handlers that take a body: the bearer token, then the JSON object.
+ * @returns the body, or NULL with resp already set to the error. */
+static json_t *api_start(struct responder *rs, const struct sc_http_request *req,
+                         struct sc_http_response *resp)
+{
+    return api_auth(rs, req, resp) ? api_body(req, resp) : NULL;
+}
+
 static void api_json(struct sc_http_response *resp, int status, json_t *obj)
 {
     resp->status = status;
@@ -121,9 +129,7 @@ static void api_reply(void *opaque, const struct sc_http_request *req,
                       struct sc_http_response *resp)
 {
     struct responder *rs = opaque;
-    if (!api_auth(rs, req, resp))
-        goto out;
-    json_t *reply = api_body(req, resp);
+    json_t *reply = api_start(rs, req, resp);
     if (!reply)
         goto out;
     if (!json_object_get(reply, "v"))
@@ -240,9 +246,7 @@ static void api_approve(void *opaque, const struct sc_http_request *req,
                         struct sc_http_response *resp)
 {
     struct responder *rs = opaque;
-    if (!api_auth(rs, req, resp))
-        goto out;
-    json_t *body = api_body(req, resp);
+    json_t *body = api_start(rs, req, resp);
     if (!body)
         goto out;
     const char *id = sc_event_str(body, "reply_id");
@@ -295,9 +299,7 @@ static void api_reject(void *opaque, const struct sc_http_request *req,
                        struct sc_http_response *resp)
 {
     struct responder *rs = opaque;
-    if (!api_auth(rs, req, resp))
-        goto out;
-    json_t *body = api_body(req, resp);
+    json_t *body = api_start(rs, req, resp);
     if (!body)
         goto out;
     const char *id = sc_event_str(body, "reply_id");
@@ -357,9 +359,7 @@ static void api_schedule(void *opaque, const struct sc_http_request *req,
                          struct sc_http_response *resp)
 {
     struct responder *rs = opaque;
-    if (!api_auth(rs, req, resp))
-        goto out;
-    json_t *body = api_body(req, resp);
+    json_t *body = api_start(rs, req, resp);
     if (!body)
         goto out;
     int64_t now = sc_wall_ms();
@@ -435,9 +435,7 @@ static void api_quiet_set(void *opaque, const struct sc_http_request *req,
                           struct sc_http_response *resp)
 {
     struct responder *rs = opaque;
-    if (!api_auth(rs, req, resp))
-        goto out;
-    json_t *body = api_body(req, resp);
+    json_t *body = api_start(rs, req, resp);
     if (!body)
         goto out;
     const char *region = sc_event_str(body, "region");
