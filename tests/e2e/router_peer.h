@@ -349,4 +349,27 @@ static inline void router_settle(struct e2e *e, struct e2e_proc *router,
     assert_true(e2e_collector_sync(coll, 30000));
 }
 
+/* e2e_wait_until condition: the monotonic clock reached *(int64_t *)arg (for pacing a
+ * stream in ticks). */
+static inline bool router_clock_reached(struct e2e *e, void *arg)
+{
+    (void)e;
+    return e2e_now_ms() >= *(int64_t *)arg;
+}
+
+/* @brief GET /v1/incidents and expect exactly one incident. @returns it (owned by
+ *        resp, which the caller cleans up). */
+static inline json_t *router_single_incident(struct e2e_proc *router,
+                                             const char *const *auth,
+                                             struct e2e_http_resp *resp)
+{
+    assert_int_equal(
+        e2e_http(e2e_proc_port(router), "GET", "/v1/incidents", NULL, 0, auth, resp),
+        200);
+    json_t *incs = json_object_get(resp->json, "incidents");
+    if (json_array_size(incs) != 1)
+        fail_msg("%zu incidents: %s", json_array_size(incs), resp->body);
+    return json_array_get(incs, 0);
+}
+
 #endif

@@ -30,12 +30,6 @@ static bool all_applied(struct e2e *e, void *arg)
     return e2e_index_distinct(a->events) >= a->n;
 }
 
-static bool clock_reached(struct e2e *e, void *arg)
-{
-    (void)e;
-    return e2e_now_ms() >= *(int64_t *)arg;
-}
-
 static long long xlen(struct e2e *e, const char *stream)
 {
     redisReply *r = e2e_redis(e, "XLEN %s", stream);
@@ -125,7 +119,7 @@ static void test_router_hookqueue(void **state)
     produce(e, &a, "w", 1);
     assert_true(e2e_wait_until(e, all_applied, &a, 30000));
     int64_t later = e2e_now_ms() + 700;
-    (void)e2e_wait_until(e, clock_reached, &later, 5000);
+    (void)e2e_wait_until(e, router_clock_reached, &later, 5000);
     produce(e, &a, "sp", N_SPIKE);
     assert_true(e2e_wait_until(e, all_applied, &a, 30000));
     assert_true(e2e_wait_until(e, attempted, peer, 30000));
@@ -187,7 +181,7 @@ static void test_router_hookqueue(void **state)
                      200);
     e2e_http_resp_cleanup(&resp);
     later = e2e_now_ms() + 700;
-    (void)e2e_wait_until(e, clock_reached, &later, 5000);
+    (void)e2e_wait_until(e, router_clock_reached, &later, 5000);
     produce(e, &a, "sq", N_SPIKE);
     assert_true(e2e_wait_until(e, all_applied, &a, 30000));
     assert_true(e2e_wait_until(e, dead_lettered, NULL, 30000));

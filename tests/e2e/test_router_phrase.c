@@ -46,12 +46,6 @@ static bool all_events(struct e2e *e, void *arg)
     return e2e_index_distinct(s->events) >= s->n_posts;
 }
 
-static bool clock_reached(struct e2e *e, void *arg)
-{
-    (void)e;
-    return e2e_now_ms() >= *(int64_t *)arg;
-}
-
 static unsigned next_rand(struct stream *s)
 {
     s->seed = s->seed * 1103515245u + 12345u;
@@ -88,7 +82,7 @@ static void noise(struct e2e *e, struct stream *s, int from, int to)
     for (int tick = from; tick < to; tick++) {
         int64_t at = e2e_now_ms() + TICK_MS;
         noise_tick(e, s, tick);
-        (void)e2e_wait_until(e, clock_reached, &at, TICK_MS * 4);
+        (void)e2e_wait_until(e, router_clock_reached, &at, TICK_MS * 4);
     }
 }
 
@@ -145,13 +139,7 @@ static void test_router_phrase(void **state)
 
     /* One incident: the phrase's. */
     struct e2e_http_resp resp;
-    assert_int_equal(
-        e2e_http(e2e_proc_port(router), "GET", "/v1/incidents", NULL, 0, auth, &resp),
-        200);
-    json_t *incs = json_object_get(resp.json, "incidents");
-    if (json_array_size(incs) != 1)
-        fail_msg("%zu incidents: %s", json_array_size(incs), resp.body);
-    json_t *inc = json_array_get(incs, 0);
+    json_t *inc = router_single_incident(router, auth, &resp);
     assert_string_equal(json_string_value(json_object_get(inc, "topic")), "technical");
     assert_string_equal(json_string_value(json_object_get(inc, "department")), "tech");
     assert_string_equal(json_string_value(json_object_get(inc, "status")), "open");
