@@ -348,6 +348,22 @@ static void peer_hang(void)
         usleep(20000);
 }
 
+/* Answers a request whose post was just accepted; called with peer.lock held, which it
+ * releases. With a hang due (--hang-first / a forced hang) the answer is withheld and the
+ * connection dropped after --hang-ms: the client sees an unknown outcome. */
+static enum MHD_Result peer_answer_accepted(struct MHD_Connection *c, unsigned status,
+                                            json_t *out, const char *const *headers)
+{
+    bool hang = peer_should_hang();
+    pthread_mutex_unlock(&peer.lock);
+    if (hang) {
+        peer_hang();
+        json_decref(out);
+        return MHD_NO;
+    }
+    return peer_send(c, status, out, headers);
+}
+
 /* The API family of a post endpoint (index of window_start), or -1. */
 static int peer_family(const char *url)
 {
@@ -536,14 +552,7 @@ static enum MHD_Result peer_send_message(struct MHD_Connection *c, json_t *body)
     json_t *out =
         json_pack("{s:s,s:s,s:s,s:{s:s},s:s}", "id", id, "rev", "1", "text", text,
                   "sender", "did", "did:plc:peer", "sentAt", "2026-01-01T00:00:00.000Z");
-    bool hang = peer_should_hang();
-    pthread_mutex_unlock(&peer.lock);
-    if (hang) {
-        peer_hang();
-        json_decref(out);
-        return MHD_NO;
-    }
-    return peer_send(c, 200, out, rt.h);
+    return peer_answer_accepted(c, 200, out, rt.h);
 }
 
 static enum MHD_Result peer_post(struct MHD_Connection *c, const char *url, json_t *body,
@@ -551,7 +560,6 @@ static enum MHD_Result peer_post(struct MHD_Connection *c, const char *url, json
 {
     const char *idem = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
     struct rate rt;
-    bool hang = false;
     enum MHD_Result ret;
     pthread_mutex_lock(&peer.lock);
     peer.requests++;
@@ -616,14 +624,7 @@ static enum MHD_Result peer_post(struct MHD_Connection *c, const char *url, json
                                "in_reply_to_id", irt ? irt : json_null()));
         json_t *out = json_pack("{s:s,s:s,s:s}", "id", p->id, "content", p->text,
                                 "visibility", vis ? vis : "public");
-        hang = peer_should_hang();
-        pthread_mutex_unlock(&peer.lock);
-        if (hang) {
-            peer_hang();
-            json_decref(out);
-            return MHD_NO;
-        }
-        return peer_send(c, 200, out, rt.h);
+        return peer_answer_accepted(c, 200, out, rt.h);
     }
 
     bool is_dm = strncmp(url, "/2/dm_conversations/with/", 25) == 0;
@@ -678,14 +679,7 @@ static enum MHD_Result peer_post(struct MHD_Connection *c, const char *url, json
                           ? json_pack("{s:{s:s,s:s}}", "data", "dm_conversation_id",
                                       recipient, "dm_event_id", p->id)
                           : json_pack("{s:{s:s,s:s}}", "data", "id", p->id, "text", text);
-        hang = peer_should_hang();
-        pthread_mutex_unlock(&peer.lock);
-        if (hang) {
-            peer_hang();
-            json_decref(out);
-            return MHD_NO;
-        }
-        return peer_send(c, 201, out, rt.h);
+        return peer_answer_accepted(c, 201, out, rt.h);
     }
 
     if (strcmp(url, "/xrpc/com.atproto.server.createSession") == 0) {
@@ -771,14 +765,7 @@ static enum MHD_Result peer_post(struct MHD_Connection *c, const char *url, json
                  rkey ? rkey : p->id);
         snprintf(cid, sizeof(cid), "bafyreipeer%s", p->id);
         json_t *out = json_pack("{s:s,s:s}", "uri", uri, "cid", cid);
-        hang = peer_should_hang();
-        pthread_mutex_unlock(&peer.lock);
-        if (hang) {
-            peer_hang();
-            json_decref(out);
-            return MHD_NO;
-        }
-        return peer_send(c, 200, out, rt.h);
+        return peer_answer_accepted(c, 200, out, rt.h);
     }
 
     if (strcmp(url, "/hook") == 0) {
@@ -822,14 +809,7 @@ static enum MHD_Result peer_post(struct MHD_Connection *c, const char *url, json
         p = peer_add("hook", text, idem,
                      json_pack("{s:O}", "channel", json_object_get(body, "channel")));
         json_t *out = json_pack("{s:s}", "id", p->id);
-        hang = peer_should_hang();
-        pthread_mutex_unlock(&peer.lock);
-        if (hang) {
-            peer_hang();
-            json_decref(out);
-            return MHD_NO;
-        }
-        return peer_send(c, 200, out, rt.h);
+        return peer_answer_accepted(c, 200, out, rt.h);
     }
     ret = peer_error(c, 404, "not_found", "no such path");
     return ret;
