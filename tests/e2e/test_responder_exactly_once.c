@@ -6,9 +6,10 @@
  * its record key) ends "sent" and the peer holds exactly one copy of each.
  * - An X direct message with an unknown outcome (no idempotency key, no duplicate check
  *   on X) is held for review after the restart instead of being sent twice.
- * - 429 pauses every replica: two responders share the peer's limit; after the peer
- *   answered 429, replies arriving at either replica are deferred by the shared pause
- *   (not sent into the limit), and in the end every reply is sent exactly once. */
+ * - 429 pauses every replica: two responders share the peer's limit, which another
+ *   tool on the same account has just spent; after the peer answered 429, replies
+ * arriving at either replica are deferred by the shared pause (not sent into the limit),
+ * and in the end every reply is sent exactly once. */
 #include "responder_common.h"
 
 #include <signal.h>
@@ -119,8 +120,29 @@ static void test_x_dm_unknown_outcome_held(void **state)
     e2e_finish(e);
 }
 
-#define WAVE1 12
+#define WAVE1 4
 #define WAVE2 16
+#define LIMIT 8
+
+/* The brand's other tool posting on the same account: LIMIT statuses straight to the
+ * peer, so the window is spent before the responders send anything and their first
+ * send meets a 429 however the sends interleave (a responder that honours the
+ * remaining-count headers never walks into the limit on its own). */
+static void spend_window(int peer_port)
+{
+    char auth[96];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", RSP_TOKEN);
+    const char *headers[] = {auth, "Content-Type: application/json", NULL};
+    for (int i = 0; i < LIMIT; i++) {
+        char body[96];
+        snprintf(body, sizeof(body), "{\"status\":\"Scheduled post %d\"}", i);
+        struct e2e_http_resp resp;
+        long status = e2e_http(peer_port, "POST", "/api/v1/statuses", body, strlen(body),
+                               headers, &resp);
+        e2e_http_resp_cleanup(&resp);
+        assert_int_equal(status, 200);
+    }
+}
 
 static void test_429_pauses_every_replica(void **state)
 {
@@ -133,6 +155,7 @@ static void test_429_pauses_every_replica(void **state)
     snprintf(window, sizeof(window), "%d", e2e_ms(10000));
     const char *peer_args[] = {"--port", "0",           "--token", RSP_TOKEN, "--limit",
                                "8",      "--window-ms", window,    NULL};
+    _Static_assert(LIMIT == 8, "--limit above");
     struct e2e_proc *peer = e2e_start_tool(e, "platform-peer", peer_args);
     int peer_port = e2e_proc_port(peer);
     const char *topics[] = {"replies.delivered", NULL};
@@ -148,6 +171,7 @@ static void test_429_pauses_every_replica(void **state)
     assert_true(e2e_wait_http_status(e, e2e_proc_port(b), "/readyz", 200, 30000));
     assert_true(e2e_wait_http_status(e, e2e_proc_port(a), "/readyz", 200, 30000));
 
+    spend_window(peer_port);
     char *ids[WAVE1 + WAVE2 + 1] = {0};
     for (int i = 0; i < WAVE1 + WAVE2; i++) {
         if (i == WAVE1) { /* the second wave while the account is paused */
@@ -171,7 +195,7 @@ static void test_429_pauses_every_replica(void **state)
     }
     struct rsp_wait w = {coll, (const char *const *)ids, "sent"};
     assert_true(e2e_wait_until(e, rsp_all_have, &w, 120000));
-    assert_int_equal(rsp_peer_stat(peer_port, "accepted"), WAVE1 + WAVE2);
+    assert_int_equal(rsp_peer_stat(peer_port, "accepted"), LIMIT + WAVE1 + WAVE2);
     assert_int_equal(rsp_peer_stat(peer_port, "max_copies"), 1);
     /* both replicas deferred replies because of the shared pause */
     const char *deferred = "socialcare_responder_deferred_total{reason=\"rate_limit\"}";
