@@ -17,6 +17,9 @@
 # STACK_FETCH_WAIT_MS (consumers' fetch.wait.max.ms, default 2: the dev broker holds an empty
 # fetch for the whole wait even when data arrives) and STACK_LINGER_MS (producers' linger.ms,
 # default 1) trade a little CPU for latency; both measured in docs/benchmarks/pipeline.md.
+# STACK_TAP_DEFER_MS (default 0): when set, the tap reads the topics only after their ends
+# stood still that long instead of following them live (make bench: the observer then takes
+# no CPU from the pipeline; its figures come from broker timestamps either way).
 # Every process is started in its own session (so Ctrl-C reaches only this script, which then
 # stops them in order) and a trap stops whatever is still running on any exit.
 set -u -o pipefail
@@ -216,6 +219,8 @@ stop_all() {
                 "/proc/$(pid_of "$svc")/stat" 2>/dev/null)
             echo "$svc ${hwm:-?} ${cpu:-?}"
         done >"$STACK_RSS_FILE"
+        # and Redis's time per command, to see which service's calls cost what
+        redis-cli -p "$REDIS_PORT" INFO commandstats >"$STACK_RSS_FILE.redis" 2>/dev/null || true
     fi
     stop_group ingestor
     stop_group classifier escalation-router responder
@@ -379,6 +384,7 @@ EOF
 if [ "$MODE" = demo ]; then
     say "following the pipeline until all $EXPECT posts are through (timeout ${DEMO_TIMEOUT}s)"
     "$BIN/socialcare-tap" --brokers "$BOOTSTRAP" --expect "$EXPECT" --timeout "$DEMO_TIMEOUT" \
+        --defer-ms "${STACK_TAP_DEFER_MS:-0}" \
         --ingestor-metrics "http://127.0.0.1:${PORT[ingestor]}/metrics" \
         >"$WORK/summary.txt"
     TAP_RC=$?

@@ -130,7 +130,7 @@ fi
 run_stack() {
     local name="$1" count="$2" rate="$3"
     say "3/4 whole pipeline: DEMO_COUNT=$count DEMO_RATE=$rate scripts/stack.sh demo"
-    STACK_RSS_FILE="$LOGS/$name.rss" SC_TAP_LATENCY_FILE="$LOGS/$name.latency" \
+    STACK_RSS_FILE="$LOGS/$name.rss" SC_TAP_LATENCY_FILE="$LOGS/$name.latency" STACK_TAP_DEFER_MS=500 \
         DEMO_COUNT="$count" DEMO_RATE="$rate" LOG_LEVEL=warning \
         ./scripts/stack.sh demo "$BIN" >"$LOGS/$name.log" 2>"$LOGS/$name.err"
     local rc=$?

@@ -6,7 +6,11 @@
  * case event or, when it was answered, the delivery report of its reply). Everything is
  * counted by id, so redelivered messages are not counted twice. It stops when --expect
  * posts reached their outcome and every requested reply was delivered, or at --timeout
- * (exit 1, partial summary). `make demo` ends with its summary. */
+ * (exit 1, partial summary). `make demo` ends with its summary. With --defer-ms it reads
+ * nothing while the pipeline works: it watches the topics' high watermarks (a cheap
+ * ListOffsets request) and reads only once they were unchanged for that long, so a
+ * benchmark's observer does not compete with the pipeline for CPU; the figures are the
+ * same because they come from the broker's timestamps. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -50,6 +54,7 @@ struct tap_options {
     long timeout_s;
     bool json;
     bool quiet;
+    long defer_ms; /* 0: read as messages arrive; else only after the topics were still */
     const char *ingestor_metrics;
     const char *topics[TAP_TOPIC_COUNT];
 };
@@ -757,6 +762,62 @@ static int tap_assign(rd_kafka_t *rk, const struct tap_options *opt, int *n_part
     return rc;
 }
 
+/* The sum of the end offsets of every partition the tap reads (one ListOffsets request
+ * per broker: timestamp -1 asks for the end), or -1 when they could not be read. */
+static int64_t tap_watermarks(rd_kafka_t *rk, const struct tap_options *opt,
+                              const int *n_parts)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(64);
+    for (int t = 0; t < TAP_TOPIC_COUNT; t++)
+        for (int p = 0; p < n_parts[t]; p++)
+            rd_kafka_topic_partition_list_add(list, opt->topics[t], p)->offset =
+                RD_KAFKA_OFFSET_END;
+    int64_t sum = 0;
+    if (rd_kafka_offsets_for_times(rk, list, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        sum = -1;
+    for (int i = 0; i < list->cnt && sum >= 0; i++) {
+        if (list->elems[i].err || list->elems[i].offset < 0)
+            sum = -1;
+        else
+            sum += list->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return sum;
+}
+
+/* --defer-ms: waits until the topics' ends stood still for opt->defer_ms (and moved past
+ * `seen`, the sum at the previous read), or the deadline. @returns the sum. */
+static int64_t tap_wait_still(rd_kafka_t *rk, const struct tap_options *opt,
+                              const int *n_parts, int64_t seen, int64_t deadline_ms)
+{
+    int64_t last = -1, since = sc_now_ms(), next_progress = since + 2000;
+    /* paused, the consumer does not fetch in the background either */
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+    if (rd_kafka_assignment(rk, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        (void)rd_kafka_pause_partitions(rk, assigned);
+    while (!sc_lifecycle_stopping() && sc_now_ms() < deadline_ms) {
+        int64_t sum = tap_watermarks(rk, opt, n_parts), now = sc_now_ms();
+        if (sum != last) {
+            last = sum;
+            since = now;
+        } else if (sum > seen && now - since >= opt->defer_ms) {
+            break;
+        }
+        if (!opt->quiet && now >= next_progress) {
+            fprintf(stderr, "tap: %" PRId64 " messages on the pipeline's topics so far\n",
+                    sum);
+            next_progress = now + 2000;
+        }
+        const struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL); /* the pipeline is working: look again shortly */
+    }
+    if (assigned) {
+        (void)rd_kafka_resume_partitions(rk, assigned);
+        rd_kafka_topic_partition_list_destroy(assigned);
+    }
+    return last;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static void tap_usage(FILE *out)
@@ -775,6 +836,9 @@ static void tap_usage(FILE *out)
         "  --ingestor-metrics URL  the ingestor's /metrics, to report duplicates "
         "dropped\n"
         "  --quiet                 no progress lines on stderr\n"
+        "  --defer-ms MS           read only after the topics' ends stood still for MS\n"
+        "                          (benchmarks: the tap then takes no CPU from the\n"
+        "                          pipeline while it works; same figures)\n"
         "Topic names follow TOPIC_POSTS_INBOUND, ... like the services.\n"
         "Exit status: 0 done, 1 timed out or interrupted (partial summary), 2 usage or "
         "setup error.\n");
@@ -808,6 +872,8 @@ static int tap_args(int argc, char **argv, struct tap_options *opt)
             opt->ingestor_metrics = val;
         else if (!strcmp(arg, "--expect") && num_ok)
             opt->expect = v;
+        else if (!strcmp(arg, "--defer-ms") && num_ok)
+            opt->defer_ms = v;
         else if (!strcmp(arg, "--timeout") && num_ok && v > 0)
             opt->timeout_s = v;
         else {
@@ -860,7 +926,16 @@ int main(int argc, char **argv)
      * is undelivered; we then also want every partition read to its end and a short quiet
      * spell, so a reply that is still on its way is not missed. */
     const int64_t settle_ms = 300;
+    int64_t seen = 0; /* --defer-ms: the topics' ends when the tap last caught up */
+    if (opt.defer_ms > 0)
+        seen = tap_wait_still(rk, &opt, n_parts, 0, deadline_ms);
     while (!sc_lifecycle_stopping() && sc_now_ms() < deadline_ms) {
+        if (opt.defer_ms > 0 && parts_at_eof == total_parts &&
+            sc_now_ms() - last_msg_ms >= settle_ms &&
+            !(tap.outcomes >= opt.expect && tap_pending(&tap) == 0)) {
+            /* caught up but not done: the pipeline is still working */
+            seen = tap_wait_still(rk, &opt, n_parts, seen, deadline_ms);
+        }
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, 100);
         int64_t now = sc_now_ms();
         if (msg) {
