@@ -2,7 +2,8 @@
 # Responder benchmarks (release build; `make bench-responder`):
 #   scripts/bench-responder.sh [BINDIR]   (default build-rsp-rel/bin)
 # 1. rate-limit decisions/s: socialcare-responder-bench ratelimit against a real
-#    redis-server (EVALSHA of the GCRA script, 64 decisions per call, 16 calls pipelined);
+#    redis-server (EVALSHA of the GCRA script, BENCH_PER_CALL decisions per call, default
+#    64; the engine puts up to 128 in one call; 16 calls pipelined);
 # 2. replies/s through the platform client alone: socialcare-responder-bench send to the
 #    local platform peer (Mastodon, X and webhook APIs, limits off);
 # 3. replies/s through the responder service: a backlog of BENCH_COUNT agent replies on
@@ -11,6 +12,7 @@
 #    (socialcare_responder_replies_total{status="sent"} on /metrics), with the CPU seconds
 #    each process used meanwhile and the replies per CPU-second of the responder.
 # Environment: BENCH_COUNT (default 50000), BENCH_DECISIONS (default 1000000),
+# BENCH_PER_CALL (decisions per script call, default 64),
 # BENCH_ONLY=service (only the service measurement),
 # BENCH_CONNECTIONS (the service's REPLY_MAX_CONNECTIONS, default 16),
 # BENCH_PEER_THREADS (the peer's epoll threads, default 2; 0 = a thread per connection),
@@ -71,7 +73,7 @@ done
 if [ "${BENCH_ONLY:-}" != service ]; then
     echo "== rate-limit decisions against redis-server ($DECISIONS decisions)"
     "$BIN/socialcare-responder-bench" ratelimit --redis "redis://127.0.0.1:$RPORT/0" \
-        --decisions "$DECISIONS" --per-call 64 --pipeline 16 2>/dev/null
+        --decisions "$DECISIONS" --per-call "${BENCH_PER_CALL:-64}" --pipeline 16 2>/dev/null
     redis-cli -p "$RPORT" flushall >/dev/null
 fi
 

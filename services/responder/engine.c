@@ -97,6 +97,15 @@ struct responder_stage {
     struct responder_stage *next; /* NULL: the last stage releases the job */
 };
 
+/* The keys of the decide round's MGET (main thread, reused from batch to batch). */
+struct responder_keys {
+    char *buf;
+    size_t len, cap;
+    size_t *off, *lens;
+    const char **argv; /* "MGET", then the keys */
+    size_t n, cap_n;
+};
+
 #define RESPONDER_JOBS 3 /* decide, send, record: one job per stage */
 
 struct responder_scratch {
@@ -105,7 +114,8 @@ struct responder_scratch {
     struct platform_send *sends; /* sender thread */
     size_t *owner;
     size_t cap_sends;
-    int64_t *paused_until; /* sender thread: per account (responder_account_slot) */
+    int64_t *paused_until;      /* sender thread: per account (responder_account_slot) */
+    struct responder_keys keys; /* main thread: the decide round's MGET */
     struct rate_slot slots[RATELIMIT_MAX_PER_CALL];
     struct item *rate_items[RATELIMIT_MAX_PER_CALL];
     const char *argv[8 * RATELIMIT_MAX_PER_CALL];
@@ -351,13 +361,56 @@ static int responder_claim(struct responder *rs, struct item *items, size_t *n,
     return rc;
 }
 
-/* Round 1: ledger, quiet mode, first-automatic-reply marker. Then the policy. */
+/* Appends the key pre + v + post, cut at 699 bytes as the other rounds' keys (a char[700]
+ * each), so every round names the same key. @returns its position among the keys. */
+static size_t responder_key_add(struct responder_keys *k, const char *pre, const char *v,
+                                const char *post)
+{
+    char key[700];
+    snprintf(key, sizeof(key), "%s%s%s", pre, v, post);
+    size_t l = strlen(key);
+    if (k->len + l + 1 > k->cap) {
+        k->cap = 2 * (k->len + l + 1) + 4096;
+        k->buf = sc_realloc(k->buf, k->cap);
+    }
+    if (k->n == k->cap_n) {
+        k->cap_n = k->cap_n ? 2 * k->cap_n : 256;
+        k->off = sc_realloc(k->off, k->cap_n * sizeof(*k->off));
+        k->lens = sc_realloc(k->lens, (k->cap_n + 1) * sizeof(*k->lens));
+        k->argv = sc_realloc(k->argv, (k->cap_n + 1) * sizeof(*k->argv));
+    }
+    memcpy(k->buf + k->len, key, l + 1);
+    k->off[k->n] = k->len;
+    k->lens[k->n + 1] = l;
+    k->len += l + 1;
+    return k->n++;
+}
+
+static void responder_keys_free(struct responder_keys *k)
+{
+    sc_free(k->buf);
+    sc_free(k->off);
+    sc_free(k->lens);
+    sc_free(k->argv);
+    memset(k, 0, sizeof(*k));
+}
+
+/* The value of key `pos` in the MGET reply (NULL when the key does not exist). */
+static const redisReply *responder_mget_value(const redisReply *r, size_t pos)
+{
+    const redisReply *e = r->element[pos];
+    return e->type == REDIS_REPLY_STRING ? e : NULL;
+}
+
+/* Round 1: ledger, quiet mode, first-automatic-reply marker, all in one MGET. Then the
+ * policy. */
 static int responder_decide(struct responder *rs, struct item *items, size_t n)
 {
     struct sc_redis_batch *b = rs->batch;
-    char key[700];
+    struct responder_keys *k = &responder_scratch(rs)->keys;
+    k->len = k->n = 0;
     sc_redis_batch_reset(b);
-    responder_add(b, 2, (const char *[]){"GET", "quiet:global"});
+    size_t r_global = responder_key_add(k, "quiet:global", "", "");
     for (size_t i = 0; i < n; i++) {
         struct item *it = &items[i];
         if (!it->reply)
@@ -366,50 +419,41 @@ static int responder_decide(struct responder *rs, struct item *items, size_t n)
         it->customer = sc_event_str(it->reply, "customer");
         it->account = responder_account(rs, sc_event_str(it->reply, "platform"),
                                         sc_event_str(it->reply, "account"));
-        snprintf(key, sizeof(key), "sent:{%s}", it->id);
-        it->r_ledger = sc_redis_batch_count(b);
-        responder_add(b, 2, (const char *[]){"GET", key});
+        it->r_ledger = responder_key_add(k, "sent:{", it->id, "}");
         const char *region = sc_event_str(it->reply, "region");
         it->has_region = region && region[0];
-        if (it->has_region) {
-            snprintf(key, sizeof(key), "quiet:region:%s", region);
-            it->r_region = sc_redis_batch_count(b);
-            responder_add(b, 2, (const char *[]){"GET", key});
-        }
+        if (it->has_region)
+            it->r_region = responder_key_add(k, "quiet:region:", region, "");
         it->has_auto = responder_bool(it->reply, "sensitive");
-        if (it->has_auto) {
-            snprintf(key, sizeof(key), "autoreply:{%s}", it->customer);
-            it->r_auto = sc_redis_batch_count(b);
-            responder_add(b, 2, (const char *[]){"EXISTS", key});
-        }
+        if (it->has_auto)
+            it->r_auto = responder_key_add(k, "autoreply:{", it->customer, "}");
     }
+    k->argv[0] = "MGET";
+    k->lens[0] = 4;
+    for (size_t i = 0; i < k->n; i++)
+        k->argv[i + 1] = k->buf + k->off[i];
+    sc_redis_batch_add(b, (int)(k->n + 1), k->argv, k->lens);
     int rc = sc_redis_batch_run(rs->svc.redis, b);
     if (rc != 0)
         return rc;
     redisReply *rq = sc_redis_batch_reply(b, 0);
-    if (responder_reply_bad(rq))
+    if (responder_reply_bad(rq) || rq->type != REDIS_REPLY_ARRAY || rq->elements != k->n)
         return SC_EIO;
-    int64_t global_end = responder_reply_int(rq);
+    int64_t global_end = responder_reply_int(responder_mget_value(rq, r_global));
     int64_t now = sc_wall_ms();
     for (size_t i = 0; i < n; i++) {
         struct item *it = &items[i];
         if (!it->reply)
             continue;
-        redisReply *rl = sc_redis_batch_reply(b, it->r_ledger);
-        if (responder_reply_bad(rl))
-            return SC_EIO;
-        if (rl->type == REDIS_REPLY_STRING) {
+        const redisReply *rl = responder_mget_value(rq, it->r_ledger);
+        if (rl) {
             it->state = IT_SENT;
             snprintf(it->post_id, sizeof(it->post_id), "%s", rl->str);
             continue;
         }
         int64_t region_end = 0;
-        if (it->has_region) {
-            redisReply *rr = sc_redis_batch_reply(b, it->r_region);
-            if (responder_reply_bad(rr))
-                return SC_EIO;
-            region_end = responder_reply_int(rr);
-        }
+        if (it->has_region)
+            region_end = responder_reply_int(responder_mget_value(rq, it->r_region));
         const char *origin = sc_event_str(it->reply, "origin");
         if (policy_quiet(origin, now, global_end, region_end)) {
             it->state = IT_SUPPRESSED;
@@ -418,12 +462,8 @@ static int responder_decide(struct responder *rs, struct item *items, size_t n)
         }
         struct policy_input in;
         responder_policy_input(rs, it->reply, &in);
-        if (it->has_auto) {
-            redisReply *ra = sc_redis_batch_reply(b, it->r_auto);
-            if (responder_reply_bad(ra))
-                return SC_EIO;
-            in.first_auto_reply = responder_reply_int(ra) == 0;
-        }
+        if (it->has_auto)
+            in.first_auto_reply = responder_mget_value(rq, it->r_auto) == NULL;
         policy_decide(&in, &rs->limits, &it->plan);
         if (it->plan.outcome == POLICY_SEND) {
             it->state = IT_PENDING;
@@ -1174,6 +1214,7 @@ void responder_engine_free(struct responder *rs)
         sc_free(scr->jobs[j].items);
         sc_free(scr->jobs[j].ids);
     }
+    responder_keys_free(&scr->keys);
     sc_free(scr->sends);
     sc_free(scr->owner);
     sc_free(scr->paused_until);

@@ -244,24 +244,44 @@ struct platform_transfer {
     struct platform_send *send;
     CURL *easy;
     struct curl_slist *headers;
-    char body[PLATFORM_RESPONSE_CAP];
+    size_t next; /* the next queued transfer of the same host (SIZE_MAX: none) */
+    size_t host; /* index in the client's hosts */
     size_t len;
+    char body[PLATFORM_RESPONSE_CAP];
 };
 
+/* A host of a round: its queue of transfers not started yet. */
+struct platform_host {
+    const char *url; /* the first request's URL: scheme://host:port is the prefix */
+    size_t prefix;
+    size_t head, tail; /* queue (SIZE_MAX: empty) */
+};
+
+/* The client starts at most max_connections transfers per host and starts the next one
+ * of a host when one ends, so libcurl never has a transfer waiting for a connection.
+ * (libcurl 7.88 can leave such a pending transfer asleep until curl_multi_poll's timeout
+ * although its connection is free again: rounds of 40 ms took 240 ms.) */
 struct platform_client {
     CURLM *multi;
     long timeout_ms;
-    struct platform_transfer *transfers; /* reused across rounds */
-    CURL **easies;                       /* kept for connection reuse */
+    long max_connections;
+    struct platform_transfer *transfers; /* one per send of the round, reused */
     size_t cap;
+    CURL **idle; /* configured easy handles not in a transfer (connection reuse is the
+                    multi handle's) */
+    size_t n_idle, cap_idle;
+    struct platform_host *hosts;
+    size_t cap_hosts;
 };
 
 struct platform_client *platform_client_new(long timeout_ms, long max_connections)
 {
     struct platform_client *client = sc_calloc(1, sizeof(*client));
     client->multi = curl_multi_init();
-    curl_multi_setopt(client->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_connections);
-    curl_multi_setopt(client->multi, CURLMOPT_MAXCONNECTS, max_connections * 4);
+    client->max_connections = max_connections > 0 ? max_connections : 1;
+    curl_multi_setopt(client->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      client->max_connections);
+    curl_multi_setopt(client->multi, CURLMOPT_MAXCONNECTS, client->max_connections * 4);
     client->timeout_ms = timeout_ms;
     return client;
 }
@@ -270,12 +290,12 @@ void platform_client_free(struct platform_client *client)
 {
     if (!client)
         return;
-    for (size_t i = 0; i < client->cap; i++)
-        if (client->easies[i])
-            curl_easy_cleanup(client->easies[i]);
+    for (size_t i = 0; i < client->n_idle; i++)
+        curl_easy_cleanup(client->idle[i]);
     curl_multi_cleanup(client->multi);
     sc_free(client->transfers);
-    sc_free(client->easies);
+    sc_free(client->idle);
+    sc_free(client->hosts);
     sc_free(client);
 }
 
@@ -339,68 +359,179 @@ static void platform_kind(const char *url, const char *body, enum policy_platfor
     }
 }
 
-void platform_send_round(struct platform_client *client, struct platform_send *sends,
-                         size_t n)
+/* Length of "scheme://host[:port]" of a URL (the whole URL when it has no path). */
+static size_t platform_url_prefix(const char *url)
 {
-    if (n > client->cap) {
-        client->transfers = sc_realloc(client->transfers, n * sizeof(*client->transfers));
-        client->easies = sc_realloc(client->easies, n * sizeof(*client->easies));
-        for (size_t i = client->cap; i < n; i++)
-            client->easies[i] = NULL;
-        client->cap = n;
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    return (size_t)(h - url) + strcspn(h, "/?#");
+}
+
+/* An easy handle with the options every request shares. */
+static CURL *platform_easy(struct platform_client *client)
+{
+    if (client->n_idle > 0)
+        return client->idle[--client->n_idle];
+    CURL *easy = curl_easy_init();
+    if (!easy)
+        abort(); /* out of memory, as sc_malloc */
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, platform_on_write);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, platform_on_header);
+    return easy;
+}
+
+static void platform_easy_release(struct platform_client *client, CURL *easy)
+{
+    if (client->n_idle == client->cap_idle) {
+        client->cap_idle = client->cap_idle ? 2 * client->cap_idle : 16;
+        client->idle = sc_realloc(client->idle, client->cap_idle * sizeof(*client->idle));
     }
-    struct platform_transfer *ts = client->transfers;
+    client->idle[client->n_idle++] = easy;
+}
+
+/* Starts transfer i: its request's URL, headers and body on an easy handle; it times
+ * out at the round's deadline. */
+static void platform_start(struct platform_client *client, size_t i, int64_t deadline)
+{
+    struct platform_transfer *t = &client->transfers[i];
+    const struct platform_request *req = &t->send->req;
+    t->easy = platform_easy(client);
+    for (size_t h = 0; h < 6 && req->headers[h]; h++)
+        t->headers = curl_slist_append(t->headers, req->headers[h]);
+    curl_easy_setopt(t->easy, CURLOPT_URL, req->url);
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
+    if (req->body)
+        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, req->body);
+    else
+        curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
+    int64_t left = deadline - sc_now_ms();
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)(left > 0 ? left : 1));
+    curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+    curl_multi_add_handle(client->multi, t->easy);
+}
+
+/* Takes the next queued transfer of host h (SIZE_MAX: none). */
+static size_t platform_dequeue(struct platform_client *client, struct platform_host *h)
+{
+    size_t i = h->head;
+    if (i != SIZE_MAX) {
+        h->head = client->transfers[i].next;
+        if (h->head == SIZE_MAX)
+            h->tail = SIZE_MAX;
+    }
+    return i;
+}
+
+/* Starts the next queued transfer of host h, if any. @returns 1 if one started. */
+static int platform_start_next(struct platform_client *client, struct platform_host *h,
+                               int64_t deadline)
+{
+    size_t i = platform_dequeue(client, h);
+    if (i == SIZE_MAX)
+        return 0;
+    platform_start(client, i, deadline);
+    return 1;
+}
+
+static void platform_finish_transfer(struct platform_transfer *t, CURLcode result)
+{
+    enum policy_platform p;
+    bool dm;
+    platform_kind(t->send->req.url, t->send->req.body, &p, &dm);
+    platform_finish(t, result, dm, p);
+}
+
+/* Queues every send on its host (a round usually has one to four hosts). @returns the
+ * number of hosts. */
+static size_t platform_queue(struct platform_client *client, struct platform_send *sends,
+                             size_t n)
+{
+    size_t n_hosts = 0;
     for (size_t i = 0; i < n; i++) {
-        struct platform_transfer *t = &ts[i];
+        struct platform_transfer *t = &client->transfers[i];
         t->send = &sends[i];
+        t->easy = NULL;
+        t->headers = NULL;
+        t->next = SIZE_MAX;
         t->len = 0;
         t->body[0] = '\0';
         ratelimit_headers_init(&sends[i].res.rl);
-        if (!client->easies[i])
-            client->easies[i] = curl_easy_init();
+        const char *url = sends[i].req.url;
+        size_t prefix = platform_url_prefix(url);
+        size_t h = 0;
+        while (h < n_hosts && !(client->hosts[h].prefix == prefix &&
+                                strncmp(client->hosts[h].url, url, prefix) == 0))
+            h++;
+        if (h == n_hosts) {
+            if (n_hosts == client->cap_hosts) {
+                client->cap_hosts = client->cap_hosts ? 2 * client->cap_hosts : 4;
+                client->hosts =
+                    sc_realloc(client->hosts, client->cap_hosts * sizeof(*client->hosts));
+            }
+            client->hosts[n_hosts++] = (struct platform_host){
+                .url = url, .prefix = prefix, .head = SIZE_MAX, .tail = SIZE_MAX};
+        }
+        struct platform_host *ph = &client->hosts[h];
+        if (ph->tail == SIZE_MAX)
+            ph->head = i;
         else
-            curl_easy_reset(client->easies[i]);
-        t->easy = client->easies[i];
-        t->headers = NULL;
-        for (size_t h = 0; sends[i].req.headers[h] && h < 6; h++)
-            t->headers = curl_slist_append(t->headers, sends[i].req.headers[h]);
-        curl_easy_setopt(t->easy, CURLOPT_URL, sends[i].req.url);
-        curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
-        if (sends[i].req.body)
-            curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, sends[i].req.body);
-        else
-            curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, client->timeout_ms);
-        curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, platform_on_write);
-        curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
-        curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, platform_on_header);
-        curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
-        curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
-        curl_multi_add_handle(client->multi, t->easy);
+            client->transfers[ph->tail].next = i;
+        ph->tail = i;
+        t->host = h;
     }
-    int running = (int)n;
-    while (running > 0) {
+    return n_hosts;
+}
+
+void platform_send_round(struct platform_client *client, struct platform_send *sends,
+                         size_t n)
+{
+    if (n == 0)
+        return;
+    if (n > client->cap) {
+        client->transfers = sc_realloc(client->transfers, n * sizeof(*client->transfers));
+        client->cap = n;
+    }
+    size_t n_hosts = platform_queue(client, sends, n);
+    /* as when libcurl queued them all: every send of the round ends by the deadline, and
+     * one still queued then times out without being sent */
+    int64_t deadline = sc_now_ms() + client->timeout_ms;
+    size_t active = 0;
+    for (size_t h = 0; h < n_hosts; h++)
+        for (long k = 0; k < client->max_connections; k++)
+            active += (size_t)platform_start_next(client, &client->hosts[h], deadline);
+    while (active > 0) {
+        int running = 0;
         curl_multi_perform(client->multi, &running);
         CURLMsg *m;
         int left;
         while ((m = curl_multi_info_read(client->multi, &left))) {
             if (m->msg != CURLMSG_DONE)
                 continue;
+            CURL *easy = m->easy_handle;
+            CURLcode result = m->data.result;
             struct platform_transfer *t;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-            enum policy_platform p;
-            bool dm;
-            platform_kind(t->send->req.url, t->send->req.body, &p, &dm);
-            platform_finish(t, m->data.result, dm, p);
+            curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+            platform_finish_transfer(t, result);
+            curl_multi_remove_handle(client->multi, easy);
+            curl_slist_free_all(t->headers);
+            t->headers = NULL;
+            t->easy = NULL;
+            platform_easy_release(client, easy);
+            active--;
+            struct platform_host *h = &client->hosts[t->host];
+            if (sc_now_ms() < deadline) {
+                active += (size_t)platform_start_next(client, h, deadline);
+                continue;
+            }
+            for (size_t q; (q = platform_dequeue(client, h)) != SIZE_MAX;)
+                platform_finish_transfer(&client->transfers[q], CURLE_OPERATION_TIMEDOUT);
         }
-        if (running > 0)
-            curl_multi_poll(client->multi, NULL, 0, 200, NULL);
-    }
-    for (size_t i = 0; i < n; i++) {
-        curl_multi_remove_handle(client->multi, ts[i].easy);
-        curl_slist_free_all(ts[i].headers);
-        ts[i].headers = NULL;
+        /* a short wait: the transfers' sockets wake it earlier */
+        if (active > 0)
+            curl_multi_poll(client->multi, NULL, 0, 50, NULL);
     }
 }
 

@@ -92,7 +92,8 @@ struct platform_send {
 struct platform_client;
 
 /* @brief Creates a client with a per-request timeout, keeping at most max_connections
- *        connections per host (further sends queue inside libcurl). */
+ *        connections per host: a round starts at most max_connections sends per host
+ *        and the next one of a host when one of its sends ends. */
 struct platform_client *platform_client_new(long timeout_ms, long max_connections);
 void platform_client_free(struct platform_client *client);
 

@@ -206,6 +206,91 @@ static void test_pause(void **state)
     freeReplyObject(r);
 }
 
+/* Decisions in one call: each {account, customer, account interval, account burst,
+ * customer interval, customer burst, cost}; three values per decision in out. */
+static void decide_many(struct fixture *f, size_t n, const char *const spec[][7],
+                        long long *out)
+{
+    char keys[8][3][200];
+    const char *argv[8 * 8];
+    size_t lens[8 * 8];
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++) {
+        ratelimit_keys(spec[i][0], spec[i][1], keys[i][0], keys[i][1], keys[i][2],
+                       sizeof(keys[i][0]));
+        for (int k = 0; k < 3; k++)
+            argv[3 * i + (size_t)k] = keys[i][k];
+        for (int k = 0; k < 5; k++)
+            argv[3 * n + 5 * i + (size_t)k] = spec[i][2 + k];
+    }
+    for (size_t i = 0; i < 8 * n; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *r =
+        sc_redis_eval(f->redis, &f->gcra, (int)(3 * n), (int)(8 * n), argv, lens);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("script error: %s", r->str);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 3 * n);
+    for (size_t i = 0; i < 3 * n; i++)
+        out[i] = r->element[i]->integer;
+    freeReplyObject(r);
+}
+
+/* One call deciding several replies of the same account and customers decides them in
+ * order, as separate calls would: each allowed decision charges the buckets the next
+ * one sees, a refused one charges nothing, and the state is kept for later calls. */
+static void test_many_per_call(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const spec[][7] = {
+        {"x:a", "x:c1", "600000", "3", "600000", "2", "1"}, /* allowed, 2 left */
+        {"x:a", "x:c1", "600000", "3", "600000", "2", "1"}, /* allowed, 1 left */
+        {"x:a", "x:c1", "600000", "3", "600000", "2", "1"}, /* c1 spent: refused */
+        {"x:a", "x:c2", "600000", "3", "600000", "2", "1"}, /* allowed, 0 left */
+        {"x:a", "x:c3", "600000", "3", "600000", "2", "1"}, /* account spent */
+        {"x:b", "x:c1", "600000", "1", "0", "1", "2"},      /* burst below cost: ok */
+        {"x:b", "x:c4", "600000", "1", "0", "1", "1"},      /* b spent */
+    };
+    long long d[3 * 7];
+    decide_many(f, 7, spec, d);
+    static const long long allowed[] = {1, 1, 0, 1, 0, 1, 0};
+    static const long long level[] = {2, 1, -1, 0, -1, -1, -1};
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(d[3 * i], allowed[i]);
+        if (allowed[i])
+            assert_int_equal(d[3 * i + 1], 0);
+        else
+            assert_true(d[3 * i + 1] > 0 && d[3 * i + 1] <= 1200000);
+        if (i < 5)
+            assert_int_equal(d[3 * i + 2], level[i]);
+    }
+    /* the refused third decision charged nothing (the fourth still found a token of
+     * x:a); what the call charged is kept: x:a is still spent in the next call */
+    long long one[3];
+    decide(f, "x:a", "x:c5", "600000", "3", "600000", "2", "1", one);
+    assert_int_equal(one[0], 0);
+    /* a pause is honoured for every decision of its account within the call */
+    char acct[200], pause[200], cust[200];
+    ratelimit_keys("x:p", "x:c", acct, pause, cust, sizeof(acct));
+    const char *pargv[] = {pause, "600000"};
+    size_t plens[] = {strlen(pause), 6};
+    redisReply *r = sc_redis_eval(f->redis, &f->pause, 1, 2, pargv, plens);
+    assert_non_null(r);
+    freeReplyObject(r);
+    static const char *const paused[][7] = {
+        {"x:p", "x:c6", "0", "1", "0", "1", "1"},
+        {"x:q", "x:c6", "0", "1", "0", "1", "1"},
+        {"x:p", "x:c7", "0", "1", "0", "1", "1"},
+    };
+    long long p[9];
+    decide_many(f, 3, paused, p);
+    assert_int_equal(p[0], 0);
+    assert_true(p[1] > 1000 && p[1] <= 600000);
+    assert_int_equal(p[3], 1);
+    assert_int_equal(p[6], 0);
+}
+
 static redisReply *defer_cmd(struct fixture *f, const char *id, const char *delay,
                              const char *data)
 {
@@ -268,6 +353,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_account_bucket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_bucket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pause, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_per_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_queue, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
