@@ -7,7 +7,7 @@ target_sources(socialcare-devbroker PRIVATE ${CMAKE_SOURCE_DIR}/tools/devbroker/
 target_link_libraries(socialcare-devbroker PRIVATE Threads::Threads)
 
 set(sc_fault_tests fault_broker fault_redis fault_kill fault_send_crash fault_broker_errors
-    fault_scale fault_platform fault_replay_marks)
+    fault_scale fault_platform fault_replay_marks fault_combined)
 foreach(fault_test ${sc_fault_tests})
     if(TEST e2e.${fault_test})
         # a full-size round (20,000 posts) takes minutes under ASan

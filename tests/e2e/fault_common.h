@@ -18,12 +18,17 @@
  * Also: a seeded random generator (SC_FAULT_SEED, printed), service restart and scaling
  * helpers, a client of the dev broker's control socket (tools/devbroker/control.h), and
  * a trace of posts.inbound / posts.classified that names the hop where a lost post
- * stopped (printed when the case-update check fails).
+ * stopped (printed when the case-update check fails); for the rounds that combine faults
+ * (test_fault_combined.c): holding a fault for its length, steps placed by the input's
+ * progress, scaling down, Redis SIGKILL with the routers' /readyz, and the department
+ * webhooks' receiver (router_peer.h) down, with the routing configuration pointing at it
+ * and the by-id check that every escalation reached it once after the outage.
  * Header-only (static inline functions): each test binary includes it once. */
 #ifndef SC_E2E_FAULT_COMMON_H
 #define SC_E2E_FAULT_COMMON_H
 
 #include "harness.h"
+#include "router_peer.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -92,6 +97,7 @@ struct fault_opts {
     const char *const *router_env;    /* more router variables (may be NULL) */
     const char *const *service_env;   /* more variables of every service (may be NULL) */
     const char *rate;                 /* posts per second; NULL = fault_rate() */
+    int posts; /* posts in the round; 0 = fault_posts() (rounded up to the customers) */
 };
 
 struct fault_stack {
@@ -241,6 +247,9 @@ static inline void fault_stack_start_opts(struct e2e *e, struct fault_stack *fs,
 {
     fs->e = e;
     fs->posts = fault_posts();
+    if (opts->posts > 0)
+        fs->posts =
+            (opts->posts + FAULT_CUSTOMERS - 1) / FAULT_CUSTOMERS * FAULT_CUSTOMERS;
     if (opts->persistent_redis)
         e2e_start_redis_persistent(e);
     else
@@ -346,6 +355,69 @@ static inline void fault_kill_restart(struct fault_stack *fs, struct e2e_proc *p
     e2e_restart(fs->e, proc);
 }
 
+/* A condition that never holds: e2e_wait_until(fault_never, ...) keeps the collectors
+ * pumping for a fault's fixed length (its duration by design, not a synchronisation). */
+static inline bool fault_never(struct e2e *e, void *arg)
+{
+    (void)e;
+    (void)arg;
+    return false;
+}
+
+/* Keeps a fault going until the clock reaches until (ms, e2e_now_ms), pumping the
+ * collectors meanwhile: a fault's length is part of the round's design, not a wait for
+ * a condition. */
+static inline void fault_hold_until(struct fault_stack *fs, int64_t until)
+{
+    while (e2e_now_ms() < until)
+        e2e_wait_until(fs->e, fault_never, NULL, 20);
+}
+
+/* Waits until percent of the input was published on posts.inbound (the stream's
+ * progress, whatever the services downstream are doing) and fails if the replay had
+ * already finished: a step of the round must fall inside the stream. @returns how many
+ * posts were published. */
+static inline size_t fault_at_input(struct fault_stack *fs, int percent, const char *name)
+{
+    size_t seen =
+        fault_wait_input(fs, (size_t)fs->posts * (size_t)percent / 100, FAULT_WAIT);
+    if (e2e_wait_stderr(fs->e, fs->ingestor, "replay finished", 0))
+        fail_msg("%s: the stream was through before the step at %d %%", name, percent);
+    return seen;
+}
+
+/* Scales a service down: SIGTERM to a replica, which must exit 0 (it finishes its
+ * batches in flight and commits before leaving). */
+static inline void fault_stop_replica(struct e2e_proc *proc, const char *name)
+{
+    int rc = e2e_stop(proc, 30000);
+    if (rc != 0)
+        fail_msg("%s: %s exited with %d on SIGTERM", name, e2e_proc_name(proc), rc);
+}
+
+/* Every running escalation router answers status on /readyz (within the deadline). */
+static inline bool fault_routers_ready(struct fault_stack *fs, long status,
+                                       int timeout_ms)
+{
+    for (int i = 0; i < fs->n_router; i++)
+        if (e2e_proc_running(fs->router[i]) &&
+            !e2e_wait_http_status(fs->e, e2e_proc_port(fs->router[i]), "/readyz", status,
+                                  timeout_ms))
+            return false;
+    return true;
+}
+
+/* SIGKILLs the redis-server (persistent: fault_opts.persistent_redis, so that
+ * e2e_restart_redis brings its data back) and waits until every running escalation
+ * router answers 503 on /readyz. */
+static inline void fault_redis_kill(struct fault_stack *fs, const char *name)
+{
+    e2e_kill(e2e_redis_proc(fs->e));
+    if (!fault_routers_ready(fs, 503, 15000))
+        fail_msg("%s: an escalation router's /readyz did not answer 503 with Redis down",
+                 name);
+}
+
 /* ------------------------------------------------------------------ platform peer */
 
 /* A number from the platform peer's GET /stats (-1 if absent). */
@@ -442,6 +514,191 @@ static inline bool fault_wait_drained(struct fault_stack *fs, const char *api,
 {
     struct fault_drain_wait w = {fs, api};
     return e2e_wait_until(fs->e, fault_drained_cond, &w, timeout_ms);
+}
+
+/* Sends a command that must succeed to the dev broker's control socket and prints it
+ * with its answer (prefixed with name). */
+static inline void fault_ctl(struct fault_stack *fs, const char *cmd, const char *name)
+{
+    char answer[256];
+    fault_broker_ctl(fs, cmd, answer, sizeof(answer), true);
+    fprintf(stderr, "%s: broker control \"%s\" -> \"%s\"\n", name, cmd, answer);
+}
+
+/* ------------------------------------------------------------------ department webhooks
+ */
+
+/* A member of an object in the platform peer's GET /stats, e.g. early_by_form.seconds
+ * (-1 if absent). */
+static inline long long fault_peer_stat_in(struct fault_stack *fs, const char *object,
+                                           const char *field)
+{
+    struct e2e_http_resp resp;
+    long long v = -1;
+    if (e2e_http_get(e2e_proc_port(fs->peer), "/stats", &resp) == 200 && resp.json) {
+        json_t *j = json_object_get(json_object_get(resp.json, object), field);
+        if (json_is_integer(j))
+            v = (long long)json_integer_value(j);
+    }
+    e2e_http_resp_cleanup(&resp);
+    return v;
+}
+
+/* Responder settings of the rounds whose platform misbehaves: a 1 s attempt timeout,
+ * and attempts enough to outlast the injected faults (a fault_opts.responder_env list's
+ * items). */
+#define FAULT_RESPONDER_PATIENT "REPLY_TIMEOUT_MS=1000", "REPLY_MAX_ATTEMPTS=50"
+
+/* Router settings of the rounds whose department webhooks go down: SLA clocks checked
+ * every 0.2 s, attempts enough for a long outage (the backoff reaches 60 s), 1 s per
+ * attempt (a fault_opts.router_env list's items, after fault_hooks_start_down's
+ * ROUTING_CONFIG). */
+#define FAULT_ROUTER_WEBHOOKS                                                            \
+    "SLA_SCAN_INTERVAL_MS=200", "WEBHOOK_MAX_ATTEMPTS=100", "WEBHOOK_TIMEOUT_MS=1000"
+
+/* The built-in config/routing.json: under SC_SOURCE_DIR when the build defines it, else
+ * found from this header's path (CMake compiles by absolute paths), else relative to
+ * the working directory. @returns a new string (sc_free). */
+static inline char *fault_routing_source(void)
+{
+#ifdef SC_SOURCE_DIR
+    return sc_strdup(SC_SOURCE_DIR "/config/routing.json");
+#else
+    const char *self = __FILE__;
+    const char *cut = strstr(self, "tests/e2e/");
+    if (self[0] == '/' && cut)
+        return sc_asprintf("%.*sconfig/routing.json", (int)(cut - self), self);
+    return sc_strdup("config/routing.json");
+#endif
+}
+
+/* Writes <tmp>/routing.json: the built-in routing configuration with every department's
+ * webhook and escalation webhook on the receiver at port (paths /hooks/dept and
+ * /hooks/escalate), an SLA of 1.2 s for every priority (every case breaches) and always
+ * open. @returns its path (sc_free). */
+static inline char *fault_routing_config(struct e2e *e, int port)
+{
+    char *source_path = fault_routing_source();
+    json_error_t jerr;
+    json_t *cfg = json_load_file(source_path, 0, &jerr);
+    if (!cfg)
+        fail_msg("cannot read %s: %s", source_path, jerr.text);
+    json_t *deps = json_object_get(cfg, "departments");
+    assert_true(json_array_size(deps) > 0);
+    char hook[128], escalate[128];
+    snprintf(hook, sizeof(hook), "http://127.0.0.1:%d/hooks/dept", port);
+    snprintf(escalate, sizeof(escalate), "http://127.0.0.1:%d/hooks/escalate", port);
+    for (size_t i = 0; i < json_array_size(deps); i++) {
+        json_t *d = json_array_get(deps, i);
+        json_object_set_new(d, "webhooks", json_pack("[s]", hook));
+        json_object_set_new(d, "sla_minutes",
+                            json_pack("{s:f,s:f,s:f,s:f}", "P1", 0.02, "P2", 0.02, "P3",
+                                      0.02, "P4", 0.02));
+        json_object_set_new(d, "business_hours", json_pack("{s:b}", "always", 1));
+        json_object_set_new(
+            d, "escalation",
+            json_pack("{s:s,s:{s:s}}", "name", "Duty lead", "webhook", "url", escalate));
+    }
+    sc_free(source_path);
+    char *path = e2e_path(e, "routing.json");
+    assert_int_equal(json_dump_file(cfg, path, JSON_INDENT(1)), 0);
+    json_decref(cfg);
+    return path;
+}
+
+/* Starts the department webhooks' receiver (router_peer.h: /hooks/dept and
+ * /hooks/escalate) down, answering 503 until peer_set_down(hooks, false), and writes the
+ * routing configuration that points every department at it. @returns the receiver
+ * (peer_free); *routing_env gets "ROUTING_CONFIG=<path>" for the router (sc_free). */
+static inline struct peer *fault_hooks_start_down(struct e2e *e, char **routing_env)
+{
+    const char *paths[] = {"/hooks/dept", "/hooks/escalate", NULL};
+    struct peer *hooks = peer_start(0, paths);
+    peer_set_down(hooks, true);
+    char *cfg_path = fault_routing_config(e, peer_port(hooks));
+    *routing_env = sc_asprintf("ROUTING_CONFIG=%s", cfg_path);
+    sc_free(cfg_path);
+    return hooks;
+}
+
+struct fault_breach_wait {
+    struct fault_stack *fs;
+    struct peer *hooks;
+    size_t breaches, missing;
+};
+
+/* True when every SLA breach collected so far reached the escalation webhook. */
+static inline bool fault_breaches_delivered(struct e2e *e, void *arg)
+{
+    (void)e;
+    struct fault_breach_wait *w = arg;
+    w->breaches = w->missing = 0;
+    for (size_t i = 0; i < e2e_collector_count(w->fs->coll); i++) {
+        const struct e2e_msg *m = e2e_collector_msg(w->fs->coll, i);
+        const char *type = e2e_msg_str(m, "type");
+        if (strcmp(m->topic, "cases.events") != 0 || !type ||
+            strcmp(type, "case.sla_breached") != 0)
+            continue;
+        char id[512];
+        peer_identity(m->json, id, sizeof(id));
+        w->breaches++;
+        w->missing += !peer_delivered_has(w->hooks, id);
+    }
+    return w->breaches > 0 && w->missing == 0;
+}
+
+/* After an outage of the department webhooks (the receiver hooks is up again): waits
+ * until every SLA breach on cases.events reached the escalation webhook, across two
+ * syncs of the collectors (the router's backoff reaches 60 s: a full step is allowed),
+ * prints the webhook counts and fails if a notification was delivered twice or one is
+ * missing. @returns the number of breaches. */
+static inline size_t fault_check_webhooks(struct fault_stack *fs, struct peer *hooks,
+                                          const char *name)
+{
+    struct fault_breach_wait w = {fs, hooks, 0, 0};
+    for (int pass = 0; pass < 2; pass++) {
+        assert_true(e2e_collector_sync(fs->coll, 30000));
+        if (!e2e_wait_until(fs->e, fault_breaches_delivered, &w, 150000))
+            fail_msg("%s: %zu of %zu SLA breaches never reached the escalation webhook",
+                     name, w.missing, w.breaches);
+    }
+    size_t distinct = peer_delivered_distinct(hooks);
+    long long max = peer_delivered_max(hooks);
+    pthread_mutex_lock(&hooks->lock);
+    long long requests = hooks->requests, answered = hooks->answered;
+    pthread_mutex_unlock(&hooks->lock);
+    fprintf(stderr,
+            "%s: COUNTS webhooks: requests=%lld answered_200=%lld distinct=%zu "
+            "max_per_notification=%lld sla_breach_events=%zu (all delivered)\n",
+            name, requests, answered, distinct, max, w.breaches);
+    if (max != 1)
+        fail_msg("%s: a department notification was delivered %lld times", name, max);
+    if (distinct < w.breaches)
+        fail_msg("%s: %zu notifications delivered for %zu breaches", name, distinct,
+                 w.breaches);
+    return w.breaches;
+}
+
+/* The responder never came back to the platform peer before a Retry-After (seconds or
+ * HTTP-date) or rate-limit reset it was given (the peer's --early-grace-ms leaves out
+ * sends already under way when the 429 arrived): prints the peer's counts and fails on
+ * an early request. */
+static inline void fault_check_not_early(struct fault_stack *fs, const char *name)
+{
+    long long early_s = fault_peer_stat_in(fs, "early_by_form", "seconds");
+    long long early_d = fault_peer_stat_in(fs, "early_by_form", "date");
+    long long early_r = fault_peer_stat_in(fs, "early_by_form", "reset");
+    long long limited = fault_peer_stat(fs, "rate_limited");
+    long long injected = fault_peer_stat(fs, "injected");
+    fprintf(stderr,
+            "%s: COUNTS platform: injected=%lld rate_limited=%lld early seconds=%lld "
+            "date=%lld reset=%lld\n",
+            name, injected, limited, early_s, early_d, early_r);
+    if (early_s != 0 || early_d != 0 || early_r != 0)
+        fail_msg("%s: the responder came back before the Retry-After in seconds (%lld "
+                 "times), as an HTTP-date (%lld) or the rate-limit reset (%lld) it was "
+                 "given",
+                 name, early_s, early_d, early_r);
 }
 
 /* ------------------------------------------------------------------ invariants */
