@@ -11,154 +11,176 @@
 /* One batch chunk of posts, applied in order in one call (the per-call cost of EVALSHA
  * in Redis is ~10 us, as much as applying a post). KEYS: per post its case hash, applied
  * posts and history (3 keys per post). ARGV: 1 daily cap, 2 now_ms, 3 reopen window ms,
- * 4 last posts kept, 5 retention ms, 6 day (UTC day number), then per post 11 arguments:
- * post_id, department, priority, intent, complaint (0/1), wanted ack (0/1/2), quiet
- * (0/1), due_ms, history entry, sentiment score, incident id or "". Returns one result
- * text per post (see case_result). The function `apply` sees the arguments of one post
- * in the layout of the former one-post script: ARGV 1 post_id, 2 department, 3 priority,
- * 4 intent, 5 complaint, 6 wanted ack, 7 quiet, 8 daily cap, 9 now_ms, 10 due_ms, 11
- * reopen window, 12 last posts, 13 history entry, 14 score, 15 incident, 16 retention
- * ms, 17 day. Priorities compare as text: "P1" < "P2". On Redis Cluster every key of a
- * call must hash to one slot: the chunk would have to be grouped by the customers' hash
- * slots (sc_redis talks to a single node, so the router does not group). */
+ * 4 last posts kept, 5 retention ms, 6 day (UTC day number), then per post 11 arguments
+ * (b = 6 + 11 * its index): b+1 post_id, b+2 department, b+3 priority, b+4 intent, b+5
+ * complaint (0/1), b+6 wanted ack (0/1/2), b+7 quiet (0/1), b+8 due_ms, b+9 history
+ * entry, b+10 sentiment score, b+11 incident id or "". Returns one result text per post
+ * (see case_result). Priorities compare as text: "P1" < "P2".
+ *
+ * Per post it costs four commands on the common path: HMGET of the case fields it
+ * decides on, HSETNX of the result into the applied posts (0: the post was applied
+ * before, its stored result is returned and nothing is written), HSET of the changed
+ * case fields, RPUSH of the history entry; plus the resolved case's three other fields
+ * (HMGET) when there is one, the DEL of a resolved case a new case replaces, and the
+ * three PEXPIREs when the keys' expiry is refreshed (new keys, then every 15 days).
+ * Numbers stay text where they are only compared or passed on (Lua formats a number with
+ * sprintf). On Redis Cluster every key of a call must hash to one slot: the chunk would
+ * have to be grouped by the customers' hash slots (sc_redis talks to a single node, so
+ * the router does not group). */
 struct sc_redis_script router_case_apply_script = {
     .source =
-        "local function apply(KEYS, ARGV)\n"
-        "local prev = redis.call('HGET', KEYS[2], ARGV[1])\n"
-        "if prev then return prev end\n"
-        "local now = tonumber(ARGV[9])\n"
-        "local c = redis.call('HMGET', KEYS[1], 'case_id', 'status', 'priority', "
-        "'acked', 'thanked', 'ack_day', 'ack_count', 'due', 'pending', 'agent', "
-        "'last_agent', 'resolved_at', 'trend', 'incident_acked', 'posts', 'exp_at', "
-        "'reopened')\n"
+        "local cap, nowt, now = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[2])\n"
+        "local window, keep, ttl, day = tonumber(ARGV[3]), tonumber(ARGV[4]), "
+        "tonumber(ARGV[5]), ARGV[6]\n"
+        "local f, n = {}, 0\n"
+        "local function put(k, v) f[n + 1] = k; f[n + 2] = v; n = n + 2 end\n"
+        "local function apply(kc, kp, kh, b)\n"
+        "local pid, aprio, score, inc = ARGV[b + 1], ARGV[b + 3], ARGV[b + 10], ARGV[b + "
+        "11]\n"
+        "local c = redis.call('HMGET', kc, 'case_id', 'status', 'priority', 'acked', "
+        "'thanked', 'ack_day', 'ack_count', 'due', 'pending', 'agent', 'trend', "
+        "'incident_acked', 'posts', 'exp_at')\n"
         "local case_id, status, prio, acked, thanked = c[1], c[2], c[3], c[4], c[5]\n"
-        "local ack_day, ack_count, due, pending = c[6], tonumber(c[7] or '0'), "
-        "tonumber(c[8] or '0'), c[9]\n"
-        "local agent, last_agent, resolved_at = c[10] or '', c[11] or '', "
-        "tonumber(c[12] or '') or 0\n"
-        "local trend, incident_acked = tonumber(c[13] or ARGV[14]), c[14] or ''\n"
-        "local posts, exp_at, nreopened = tonumber(c[15] or '0'), tonumber(c[16] or "
-        "'0'), "
-        "tonumber(c[17] or '0')\n"
-        "local opened, reopened, preferred, idx = 0, 0, '', 0\n"
-        "local f = {}\n"
-        "if case_id and status == 'resolved' and ARGV[5] == '1' and "
-        "now - resolved_at <= tonumber(ARGV[11]) then\n"
-        "  reopened, opened, idx = 1, 1, 1\n"
-        "  status, prio, acked, thanked, pending = 'open', ARGV[3], '0', '0', '0'\n"
-        "  nreopened = nreopened + 1\n"
-        "  f = {'priority', prio, 'department', ARGV[2], 'reopened_at', ARGV[9], "
-        "'reopened', nreopened, 'resolved_at', ''}\n"
+        "local ack_day, due, pending, agent = c[6], c[8] or '0', c[9], c[10] or ''\n"
+        "local incident_acked, posts, exp_at = c[12] or '', c[13], tonumber(c[14] or "
+        "'0')\n"
+        "local trend = c[11] or score\n"
+        "local opened, reopened, preferred, idx, wipe = '0', '0', '', '0', false\n"
+        "n = 0\n"
+        "local r = nil\n"
+        "if case_id and status == 'resolved' then\n"
+        "  r = redis.call('HMGET', kc, 'last_agent', 'resolved_at', 'reopened')\n"
+        "end\n"
+        "if r and ARGV[b + 5] == '1' and now - (tonumber(r[2] or '') or 0) <= window "
+        "then\n"
+        "  reopened, opened, idx = '1', '1', '1'\n"
+        "  status, prio, acked, thanked, pending = 'open', aprio, '0', '0', '0'\n"
+        "  put('priority', prio); put('department', ARGV[b + 2]); put('reopened_at', "
+        "nowt)\n"
+        "  put('reopened', tonumber(r[3] or '0') + 1); put('resolved_at', '')\n"
         "elseif not case_id or status == 'resolved' then\n"
+        "  local last_agent = r and r[1] or ''\n"
         "  if case_id then\n"
         "    if agent ~= '' then last_agent = agent end\n"
-        "    redis.call('DEL', KEYS[1])\n"
+        "    wipe = true\n"
         "  end\n"
-        "  case_id = 'c-' .. ARGV[1]\n"
-        "  opened, idx = 1, 1\n"
+        "  case_id = 'c-' .. pid\n"
+        "  opened, idx = '1', '1'\n"
         "  preferred, agent = last_agent, ''\n"
-        "  status, prio, acked, thanked, pending, trend = 'new', ARGV[3], '0', '0', '0', "
-        "tonumber(ARGV[14])\n"
-        "  posts, incident_acked, exp_at = 0, '', 0\n"
-        "  f = {'case_id', case_id, 'opened_at', ARGV[9], 'department', ARGV[2], "
-        "'priority', prio, 'last_agent', last_agent, 'reopened', 0}\n"
+        "  status, prio, acked, thanked, pending, trend = 'new', aprio, '0', '0', '0', "
+        "score\n"
+        "  posts, incident_acked, exp_at = nil, '', 0\n"
+        "  put('case_id', case_id); put('opened_at', nowt); put('department', ARGV[b + "
+        "2])\n"
+        "  put('priority', prio); put('last_agent', last_agent); put('reopened', 0)\n"
         "else\n"
-        "  if ARGV[3] < prio then\n"
-        "    prio = ARGV[3]\n"
-        "    f = {'priority', prio, 'department', ARGV[2]}\n"
-        "    if pending == '1' and tonumber(ARGV[10]) < due then due, idx = "
-        "tonumber(ARGV[10]), 1 end\n"
+        "  if aprio < prio then\n"
+        "    prio = aprio\n"
+        "    put('priority', prio); put('department', ARGV[b + 2])\n"
+        "    if pending == '1' and tonumber(ARGV[b + 8]) < tonumber(due) then\n"
+        "      due, idx = ARGV[b + 8], '1'\n"
+        "    end\n"
         "  end\n"
         "  if status == 'waiting_for_customer' or status == 'new' then status = 'open' "
         "end\n"
         "end\n"
-        "if pending ~= '1' then pending, due, idx = '1', tonumber(ARGV[10]), 1 end\n"
-        "local ack, skipped = 0, ''\n"
-        "local want = ARGV[6]\n"
-        "if want == '1' and ARGV[15] ~= '' then\n"
-        "  if incident_acked ~= ARGV[15] then want = '3' else want = '0' end\n"
+        "if pending ~= '1' then pending, due, idx = '1', ARGV[b + 8], '1' end\n"
+        "local ack, skipped, ack_count = '0', '', nil\n"
+        "local want = ARGV[b + 6]\n"
+        "if want == '1' and inc ~= '' then\n"
+        "  if incident_acked ~= inc then want = '3' else want = '0' end\n"
         "elseif want == '1' and acked == '1' then want = '0'\n"
         "elseif want == '2' and thanked == '1' then want = '0' end\n"
         "if want ~= '0' then\n"
-        "  if ack_day ~= ARGV[17] then ack_day, ack_count = ARGV[17], 0 end\n"
-        "  if ARGV[7] == '1' then skipped = 'quiet'\n"
-        "  elseif ack_count >= tonumber(ARGV[8]) then skipped = 'cap'\n"
+        "  ack_count = tonumber(c[7] or '0')\n"
+        "  if ack_day ~= day then ack_day, ack_count = day, 0 end\n"
+        "  if ARGV[b + 7] == '1' then skipped = 'quiet'\n"
+        "  elseif ack_count >= cap then skipped = 'cap'\n"
         "  else\n"
-        "    ack = tonumber(want)\n"
+        "    ack = want\n"
         "    ack_count = ack_count + 1\n"
         "    if want == '2' then thanked = '1' else acked = '1' end\n"
-        "    if want == '3' then incident_acked = ARGV[15] end\n"
+        "    if want == '3' then incident_acked = inc end\n"
         "  end\n"
         "end\n"
-        "trend = 0.7 * trend + 0.3 * tonumber(ARGV[14])\n"
-        "local n = #f\n"
-        "local function put(k, v) f[n + 1] = k; f[n + 2] = v; n = n + 2 end\n"
-        /* a new case writes every field; otherwise only what changed (each field
-         * written is a search through the case's listpack) */
-        "local fresh = opened == 1 and reopened == 0\n"
-        "local function upd(k, v, old) if fresh or v ~= old then put(k, v) end end\n"
-        "upd('status', status, c[2]); put('updated_at', ARGV[9]); put('last_post', "
-        "ARGV[1])\n"
-        "put('last_intent', ARGV[4])\n"
-        "if fresh or due ~= tonumber(c[8] or '') then put('due', due) end\n"
-        "upd('pending', pending, c[9])\n"
-        "put('trend', string.format('%.3f', trend)); put('posts', posts + 1)\n"
-        "upd('acked', acked, c[4]); upd('thanked', thanked, c[5])\n"
-        "upd('incident_acked', incident_acked, c[14])\n"
+        "local fresh = opened == '1' and reopened == '0'\n"
+        "if fresh or status ~= c[2] then put('status', status) end\n"
+        "put('updated_at', nowt); put('last_post', pid); put('last_intent', ARGV[b + "
+        "4])\n"
+        "if fresh or due ~= c[8] then put('due', due) end\n"
+        "if fresh or pending ~= c[9] then put('pending', pending) end\n"
+        "put('trend', string.format('%.3f', 0.7 * tonumber(trend) + 0.3 * "
+        "tonumber(score)))\n"
+        "put('posts', tonumber(posts or '0') + 1)\n"
+        "if fresh or acked ~= c[4] then put('acked', acked) end\n"
+        "if fresh or thanked ~= c[5] then put('thanked', thanked) end\n"
+        "if fresh or incident_acked ~= c[12] then put('incident_acked', incident_acked) "
+        "end\n"
         "if ack_day then\n"
-        "  upd('ack_day', ack_day, c[6])\n"
-        "  if fresh or ack_count ~= tonumber(c[7] or '') then put('ack_count', "
-        "ack_count) "
+        "  if fresh or ack_day ~= c[6] then put('ack_day', ack_day) end\n"
+        "  if ack_count and (fresh or ack_count ~= tonumber(c[7] or '')) then "
+        "put('ack_count', ack_count)\n"
+        "  elseif not ack_count and (fresh or not c[7]) then put('ack_count', c[7] or 0) "
         "end\n"
         "end\n"
-        "if ARGV[15] ~= '' then put('incident', ARGV[15]) end\n"
-        "local ttl = tonumber(ARGV[16])\n"
+        "if inc ~= '' then put('incident', inc) end\n"
         "local refresh = now > exp_at - ttl / 2\n"
         "if refresh then put('exp_at', now + ttl) end\n"
-        "redis.call('HSET', KEYS[1], unpack(f))\n"
-        "if redis.call('RPUSH', KEYS[3], ARGV[13]) > 2 * tonumber(ARGV[12]) then\n"
-        "  redis.call('LTRIM', KEYS[3], -tonumber(ARGV[12]), -1)\n"
-        "end\n"
         "local res = case_id .. '|' .. opened .. '|' .. prio .. '|' .. ack .. '|' .. "
         "status .. '|' .. due .. '|' .. pending .. '|' .. agent .. '|' .. reopened .. "
         "'|' .. skipped .. '|' .. preferred .. '|' .. idx\n"
-        "redis.call('HSET', KEYS[2], ARGV[1], res)\n"
+        "if redis.call('HSETNX', kp, pid, res) == 0 then return redis.call('HGET', kp, "
+        "pid) end\n"
+        "if wipe then redis.call('DEL', kc) end\n"
+        "redis.call('HSET', kc, unpack(f, 1, n))\n"
+        "if redis.call('RPUSH', kh, ARGV[b + 9]) > 2 * keep then redis.call('LTRIM', kh, "
+        "-keep, -1) end\n"
         "if refresh then\n"
-        "  redis.call('PEXPIRE', KEYS[1], ttl)\n"
-        "  redis.call('PEXPIRE', KEYS[2], ttl)\n"
-        "  redis.call('PEXPIRE', KEYS[3], ttl)\n"
+        "  redis.call('PEXPIRE', kc, ttl)\n"
+        "  redis.call('PEXPIRE', kp, ttl)\n"
+        "  redis.call('PEXPIRE', kh, ttl)\n"
         "end\n"
         "return res\n"
         "end\n"
-        "local c, out = ARGV, {}\n"
+        "local out = {}\n"
         "for i = 0, #KEYS / 3 - 1 do\n"
-        "  local b, k = 6 + i * 11, 3 * i\n"
-        "  out[i + 1] = apply({KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]}, {ARGV[b + 1], "
-        "ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], "
-        "c[1], c[2], ARGV[b + 8], c[3], c[4], ARGV[b + 9], ARGV[b + 10], ARGV[b + 11], "
-        "c[5], c[6]})\n"
+        "  out[i + 1] = apply(KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3], 6 + i * "
+        "11)\n"
         "end\n"
         "return out\n",
 };
 
-/* KEYS[1] case hash. ARGV: case_id, status, now_ms, auto (0/1). Returns {first_ms,
- * stopped}. */
+/* Delivery receipts of a chunk of replies, applied in order in one call. KEYS: per
+ * receipt its case hash. ARGV: 1 now_ms, then per receipt 3 arguments (b = 1 + 3 * its
+ * index): b+1 case_id, b+2 status, b+3 auto (0/1). Per receipt one HMGET and at most one
+ * HSET: a sent reply of the current case records first_response_at once, and an agent's
+ * (not automatic) reply stops the SLA clock (pending 0) and, unless the case is resolved,
+ * waits for the customer. Returns 2 integers per receipt: first_ms (the first-response
+ * time when this was the case's first sent reply, else -1) and stopped (1 when it stopped
+ * the SLA clock). */
 struct sc_redis_script router_case_delivered_script = {
-    .source =
-        "if redis.call('HGET', KEYS[1], 'case_id') ~= ARGV[1] then return {-1, 0} end\n"
-        "if ARGV[2] ~= 'sent' then return {-1, 0} end\n"
-        "local stopped = 0\n"
-        "if ARGV[4] == '0' then\n"
-        "  if redis.call('HGET', KEYS[1], 'status') ~= 'resolved' then\n"
-        "    redis.call('HSET', KEYS[1], 'status', 'waiting_for_customer')\n"
-        "  end\n"
-        "  redis.call('HSET', KEYS[1], 'pending', '0')\n"
-        "  stopped = 1\n"
-        "end\n"
-        "if redis.call('HSETNX', KEYS[1], 'first_response_at', ARGV[3]) == 0 then\n"
-        "  return {-1, stopped} end\n"
-        "local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or ARGV[3])\n"
-        "return {tonumber(ARGV[3]) - opened, stopped}\n",
+    .source = "local now, out = tonumber(ARGV[1]), {}\n"
+              "for i = 1, #KEYS do\n"
+              "  local b, first, stopped = 1 + (i - 1) * 3, -1, 0\n"
+              "  local c = redis.call('HMGET', KEYS[i], 'case_id', 'status', "
+              "'first_response_at', 'opened_at')\n"
+              "  if c[1] == ARGV[b + 1] and ARGV[b + 2] == 'sent' then\n"
+              "    local f = {}\n"
+              "    if ARGV[b + 3] == '0' then\n"
+              "      if c[2] ~= 'resolved' then f[1], f[2] = 'status', "
+              "'waiting_for_customer' end\n"
+              "      f[#f + 1], f[#f + 2] = 'pending', '0'\n"
+              "      stopped = 1\n"
+              "    end\n"
+              "    if not c[3] then\n"
+              "      f[#f + 1], f[#f + 2] = 'first_response_at', ARGV[1]\n"
+              "      first = now - tonumber(c[4] or ARGV[1])\n"
+              "    end\n"
+              "    if #f > 0 then redis.call('HSET', KEYS[i], unpack(f)) end\n"
+              "  end\n"
+              "  out[2 * i - 1], out[2 * i] = first, stopped\n"
+              "end\n"
+              "return out\n",
 };
 
 /* KEYS[1] case hash. ARGV: agent id ("" to unassign), now_ms. Returns the case's status
@@ -349,16 +371,73 @@ size_t case_chunk_flush(struct case_chunk *c, struct sc_redis_batch *batch)
     return n;
 }
 
-void router_case_delivered_add(struct sc_redis_batch *batch, const char *customer,
-                               const char *case_id, const char *status, bool auto_reply,
-                               long long now_ms)
+void delivered_chunk_add(struct delivered_chunk *c, const char *customer,
+                         const char *case_id, const char *status, bool auto_reply,
+                         long long now_ms)
 {
-    char k1[600], now[32];
-    snprintf(k1, sizeof(k1), "case:{%s}", customer);
-    snprintf(now, sizeof(now), "%lld", now_ms);
-    const char *argv[] = {k1, case_id, status, now, auto_reply ? "1" : "0"};
-    size_t lens[5];
-    for (int i = 0; i < 5; i++)
-        lens[i] = strlen(argv[i]);
-    sc_redis_batch_add_eval(batch, &router_case_delivered_script, 1, 5, argv, lens);
+    if (c->n == 0) {
+        c->used = 0;
+        snprintf(c->now, sizeof(c->now), "%lld", now_ms);
+    }
+    if ((c->n + 1) * DELIVERED_CHUNK_FIELDS > c->fcap) {
+        c->fcap = (c->n + 1) * DELIVERED_CHUNK_FIELDS * 2;
+        c->off = sc_realloc(c->off, c->fcap * sizeof(*c->off));
+        c->len = sc_realloc(c->len, c->fcap * sizeof(*c->len));
+    }
+    size_t f = c->n * DELIVERED_CHUNK_FIELDS;
+    char key[620];
+    snprintf(key, sizeof(key), "case:{%s}", customer);
+    const char *args[DELIVERED_CHUNK_FIELDS] = {key, case_id, status,
+                                                auto_reply ? "1" : "0"};
+    for (size_t i = 0; i < DELIVERED_CHUNK_FIELDS; i++) {
+        size_t n = strlen(args[i]);
+        if (c->used + n + 1 > c->cap) {
+            c->cap = (c->used + n + 1) * 2;
+            c->buf = sc_realloc(c->buf, c->cap);
+        }
+        memcpy(c->buf + c->used, args[i], n + 1);
+        c->off[f + i] = c->used;
+        c->len[f + i] = n;
+        c->used += n + 1;
+    }
+    c->n++;
+}
+
+size_t delivered_chunk_flush(struct delivered_chunk *c, struct sc_redis_batch *batch)
+{
+    size_t n = c->n;
+    if (n == 0)
+        return 0;
+    size_t argc = n * DELIVERED_CHUNK_FIELDS + 1;
+    if (argc > c->vcap) {
+        c->vcap = argc * 2;
+        c->argv = sc_realloc(c->argv, c->vcap * sizeof(*c->argv));
+        c->lens = sc_realloc(c->lens, c->vcap * sizeof(*c->lens));
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++, k++) { /* keys first */
+        c->argv[k] = c->buf + c->off[i * DELIVERED_CHUNK_FIELDS];
+        c->lens[k] = c->len[i * DELIVERED_CHUNK_FIELDS];
+    }
+    c->argv[k] = c->now;
+    c->lens[k++] = strlen(c->now);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 1; j < DELIVERED_CHUNK_FIELDS; j++, k++) {
+            c->argv[k] = c->buf + c->off[i * DELIVERED_CHUNK_FIELDS + j];
+            c->lens[k] = c->len[i * DELIVERED_CHUNK_FIELDS + j];
+        }
+    sc_redis_batch_add_eval(batch, &router_case_delivered_script, (int)n, (int)argc,
+                            c->argv, c->lens);
+    c->n = 0;
+    return n;
+}
+
+void delivered_chunk_free(struct delivered_chunk *c)
+{
+    sc_free(c->buf);
+    sc_free(c->off);
+    sc_free(c->len);
+    sc_free(c->argv);
+    sc_free(c->lens);
+    memset(c, 0, sizeof(*c));
 }

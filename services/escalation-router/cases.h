@@ -123,13 +123,35 @@ size_t case_chunk_flush(struct case_chunk *c, struct sc_redis_batch *batch);
 
 void case_chunk_free(struct case_chunk *c);
 
-/* @brief Adds the delivery script for a delivered reply of a case. auto_reply: an
- *        automatic message (it counts as first response but does not stop the SLA
- *        clock). The script returns an array {first_ms, stopped}: first_ms is the
- *        first-response time when this delivery is the case's first sent reply, else -1;
- *        stopped is 1 when it stopped the SLA clock (an agent's reply was sent). */
-void router_case_delivered_add(struct sc_redis_batch *batch, const char *customer,
-                               const char *case_id, const char *status, bool auto_reply,
-                               long long now_ms);
+/* Delivery receipts collected for one call of the delivery script (reused). */
+#define DELIVERED_CHUNK_FIELDS 4 /* strings per receipt: the key, 3 arguments */
+struct delivered_chunk {
+    size_t n; /* receipts added since the last flush */
+    char *buf;
+    size_t used, cap;
+    size_t *off, *len;
+    size_t fcap;
+    const char **argv;
+    size_t *lens;
+    size_t vcap;
+    char now[32]; /* from the chunk's first receipt */
+};
+
+/* @brief Adds the receipt of a delivered reply of a case to the chunk (zero-initialise
+ *        the chunk before first use). auto_reply: an automatic message (it counts as
+ *        first response but does not stop the SLA clock). now_ms is taken from the
+ *        chunk's first receipt. */
+void delivered_chunk_add(struct delivered_chunk *c, const char *customer,
+                         const char *case_id, const char *status, bool auto_reply,
+                         long long now_ms);
+
+/* @brief Appends one EVALSHA of the delivery script for the receipts added since the
+ *        last flush to batch; its reply is an array of 2 integers per receipt, in order:
+ *        first_ms (the first-response time when this delivery is the case's first sent
+ *        reply, else -1) and stopped (1 when it stopped the SLA clock: an agent's reply
+ *        was sent). @returns the number of receipts flushed (0: nothing appended). */
+size_t delivered_chunk_flush(struct delivered_chunk *c, struct sc_redis_batch *batch);
+
+void delivered_chunk_free(struct delivered_chunk *c);
 
 #endif

@@ -181,7 +181,8 @@ struct router_slot {
 
 /* Posts per call of the apply script (8 to 16 measured best; 32 and 64 were slower in
  * Redis, see docs/benchmarks/router.md). */
-#define ROUTER_CHUNK 16
+#define ROUTER_CHUNK           16
+#define ROUTER_DELIVERED_CHUNK 32 /* receipts per delivery script call */
 
 /* A variadic command being built (ZADD key s1 m1 s2 m2 ..., SADD key m1 m2 ...): one
  * command per batch instead of one per post. */
@@ -276,6 +277,7 @@ struct router {
     unsigned next;                     /* index of the slot the next batch goes to */
     struct postscan_arena *scan_arena; /* the preparing slot's */
     struct case_chunk chunk;           /* posts of the next apply call */
+    struct delivered_chunk dchunk;     /* receipts of the next delivery call */
     struct varcmd due, pending, links; /* variadic index commands being built */
     struct jsonw out;                  /* the message being written */
     char batch_at[40];                 /* the batch's time, RFC 3339 */
@@ -302,7 +304,7 @@ struct router_item {
     struct route_decision decision;
     char customer[512];
     long redis_index; /* index of its command in the batch, -1 when none */
-    size_t chunk_pos; /* a post's position in its apply call's reply */
+    size_t chunk_pos; /* its position in its apply or delivery call's reply */
     int topic_slot;   /* index into the batch's topics, -1 when not counted */
     uint16_t phr[ROUTER_PHRASE_MAX]; /* its key phrases: indexes into the batch's */
     int n_phr;
@@ -1039,6 +1041,7 @@ static int router_begin(struct router *rt, struct router_slot *sl,
     postscan_arena_reset(&sl->arena, bytes);
     rt->scan_arena = &sl->arena;
     rt->chunk.n = 0; /* nothing left over from a failed batch */
+    rt->dchunk.n = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = router_prepare(rt, rules, msgs[i], &items[i], ctx, now, delivery);
     if (rc == 0)
@@ -1051,6 +1054,8 @@ static int router_begin(struct router *rt, struct router_slot *sl,
         struct router_item *it = &items[i];
         if (!it->valid)
             continue;
+        if (it->is_post) /* keep the order */
+            (void)delivered_chunk_flush(&rt->dchunk, sl->apply);
         it->redis_index = (long)sc_redis_batch_count(sl->apply); /* a post's chunk */
         if (!it->is_post) {
             const char *case_id = sc_event_str(it->event, "case_id");
@@ -1068,8 +1073,11 @@ static int router_begin(struct router *rt, struct router_slot *sl,
                                           !strncmp(reply_id, "incident-", 9));
             (void)case_chunk_flush(&rt->chunk, sl->apply); /* keep the order */
             it->redis_index = (long)sc_redis_batch_count(sl->apply);
-            router_case_delivered_add(sl->apply, it->customer, case_id, status,
-                                      it->auto_reply, now);
+            it->chunk_pos = rt->dchunk.n;
+            delivered_chunk_add(&rt->dchunk, it->customer, case_id, status,
+                                it->auto_reply, now);
+            if (rt->dchunk.n == ROUTER_DELIVERED_CHUNK)
+                (void)delivered_chunk_flush(&rt->dchunk, sl->apply);
             continue;
         }
         const char *incident = it->incident ? it->incident : "";
@@ -1114,6 +1122,7 @@ static int router_begin(struct router *rt, struct router_slot *sl,
             (void)case_chunk_flush(&rt->chunk, sl->apply);
     }
     (void)case_chunk_flush(&rt->chunk, sl->apply);
+    (void)delivered_chunk_flush(&rt->dchunk, sl->apply);
     return rc;
 }
 
@@ -1139,14 +1148,17 @@ static int router_finish(struct router *rt, struct router_slot *sl, int apply_rc
             continue;
         redisReply *reply = sc_redis_batch_reply(sl->apply, (size_t)it->redis_index);
         if (!it->is_post) {
-            if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+            size_t at = 2 * it->chunk_pos;
+            if (!reply || reply->type != REDIS_REPLY_ARRAY || at + 1 >= reply->elements ||
+                reply->element[at]->type != REDIS_REPLY_INTEGER ||
+                reply->element[at + 1]->type != REDIS_REPLY_INTEGER) {
                 rc = SC_EIO;
                 break;
             }
-            long long first = reply->element[0]->integer;
+            long long first = reply->element[at]->integer;
             if (first >= 0)
                 sc_metric_observe(rt->m_first_response, NULL, (double)first / 1e3);
-            if (reply->element[1]->integer == 1) {
+            if (reply->element[at + 1]->integer == 1) {
                 if (rt->pending.n > 0 && strcmp(rt->pending.cmd, "ZREM") != 0)
                     varcmd_flush(&rt->pending, rt->post);
                 if (rt->pending.n == 0)
@@ -1571,6 +1583,7 @@ out:
         sc_redis_batch_free(rt.slots[i].apply);
     }
     case_chunk_free(&rt.chunk);
+    delivered_chunk_free(&rt.dchunk);
     varcmd_free(&rt.due);
     varcmd_free(&rt.pending);
     varcmd_free(&rt.links);

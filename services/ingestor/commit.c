@@ -1,6 +1,7 @@
 /* Group commit: one thread batching the HTTP handlers' posts into Redis and Kafka. */
 #include "commit.h"
 #include "ingest.h"
+#include "seen.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@ struct committer {
     char ttl[24];
     char *keybuf;
     size_t keybuf_cap;
+    struct seen_checks checks; /* other attempts' marks met by the group being marked */
 };
 
 /* A group in flight: its requests and the delivery its sends count on. */
@@ -44,6 +46,8 @@ struct commit_group {
     struct sc_delivery delivery;
     int rc; /* a send error, or 0 */
     int64_t sent_ms;
+    char attempt[64]; /* the batch name of its marks (seen.h) */
+    size_t attempt_len;
     struct commit_group *next;
 };
 
@@ -66,25 +70,12 @@ static void committer_del_marks(struct committer *c, struct commit_req *reqs)
         sc_log(SC_LOG_ERR, "DEDUP", "could not clear seen marks after a failed publish");
 }
 
-/* Confirms the pending marks of a published group. If this fails they stay pending, and a
- * later copy of a post is published again (a duplicate the consumers absorb), never lost.
- */
-static void committer_confirm_marks(struct committer *c, struct commit_req *reqs)
+/* Confirms the pending marks of a published group with its batch record. If this fails
+ * they stay pending, and a later copy of a post is published again (a duplicate the
+ * consumers absorb), never lost. */
+static void committer_confirm_marks(struct committer *c, struct commit_group *g)
 {
-    char key[600];
-    sc_redis_batch_reset(c->batch);
-    for (struct commit_req *r = reqs; r; r = r->next)
-        for (size_t i = 0; i < r->n; i++) {
-            if (!r->posts[i].is_new)
-                continue;
-            int klen = snprintf(key, sizeof(key), "seen:{%s}", r->posts[i].id);
-            if (klen < 0 || (size_t)klen >= sizeof(key))
-                klen = (int)sizeof(key) - 1;
-            const char *argv[] = {"SET", key, INGEST_MARK_DONE, "XX", "EX", c->ttl};
-            size_t lens[] = {3, (size_t)klen, 1, 2, 2, strlen(c->ttl)};
-            sc_redis_batch_add(c->batch, 6, argv, lens);
-        }
-    if (sc_redis_batch_count(c->batch) > 0 && sc_redis_batch_run(c->redis, c->batch) != 0)
+    if (seen_confirm(c->redis, c->batch, g->attempt, g->attempt_len, c->ttl) != 0)
         sc_log(SC_LOG_WARNING, "DEDUP", "seen marks not confirmed; they stay pending");
 }
 
@@ -123,14 +114,38 @@ static struct commit_group *committer_send(struct committer *c, struct commit_re
     }
     int rc = sc_redis_batch_run(c->redis, c->batch);
     size_t idx = 0, fresh = 0;
+    seen_checks_reset(&c->checks);
     for (struct commit_req *r = reqs; r && rc == 0; r = r->next)
-        for (size_t i = 0; i < r->n && rc == 0; i++) {
-            redisReply *rep = sc_redis_batch_reply(c->batch, idx++);
-            if (!rep || (rep->type != REDIS_REPLY_NIL && rep->type != REDIS_REPLY_STRING))
+        for (size_t i = 0; i < r->n && rc == 0; i++, idx++) {
+            redisReply *rep = sc_redis_batch_reply(c->batch, idx);
+            if (!rep ||
+                (rep->type != REDIS_REPLY_NIL && rep->type != REDIS_REPLY_STRING)) {
                 rc = SC_EIO;
-            else
-                fresh += (r->posts[i].is_new = ingest_mark_is_new(
-                              rep->type == REDIS_REPLY_NIL, rep->str, rep->len, attempt));
+                break;
+            }
+            size_t blen;
+            enum ingest_mark v = ingest_mark_classify(rep->type == REDIS_REPLY_NIL,
+                                                      rep->str, rep->len, attempt, &blen);
+            r->posts[i].is_new = v == INGEST_NEW;
+            if (v == INGEST_CHECK) {
+                int klen = snprintf(key, sizeof(key), "seen:{%s}", r->posts[i].id);
+                if (klen < 0 || (size_t)klen >= sizeof(key))
+                    klen = (int)sizeof(key) - 1;
+                int mlen =
+                    snprintf(mark, sizeof(mark), "%.*s%zu", (int)alen, attempt, idx);
+                seen_checks_add(&c->checks, idx, rep->str, blen, key, (size_t)klen, mark,
+                                (size_t)mlen);
+            }
+        }
+    if (rc == 0)
+        rc = seen_resolve(c->redis, &c->checks, c->ttl);
+    idx = 0;
+    size_t k = 0;
+    for (struct commit_req *r = reqs; r && rc == 0; r = r->next)
+        for (size_t i = 0; i < r->n; i++, idx++) {
+            if (k < c->checks.n && c->checks.v[k].item == idx)
+                r->posts[i].is_new = !c->checks.v[k++].done;
+            fresh += r->posts[i].is_new;
         }
     if (rc != 0 || fresh == 0) {
         committer_finish(c, reqs, rc);
@@ -138,6 +153,8 @@ static struct commit_group *committer_send(struct committer *c, struct commit_re
     }
     struct commit_group *g = sc_calloc(1, sizeof(*g));
     g->reqs = reqs;
+    g->attempt_len = alen - 1; /* the batch name: the prefix without its separator */
+    memcpy(g->attempt, attempt, g->attempt_len);
     g->sent_ms = sc_now_ms();
     for (struct commit_req *r = reqs; r && g->rc == 0; r = r->next)
         for (size_t i = 0; i < r->n && g->rc == 0; i++) {
@@ -156,7 +173,7 @@ static void committer_complete(struct committer *c, struct commit_group *g)
     if (rc != 0)
         committer_del_marks(c, g->reqs);
     else
-        committer_confirm_marks(c, g->reqs);
+        committer_confirm_marks(c, g);
     committer_finish(c, g->reqs, rc);
     sc_free(g);
 }
@@ -254,6 +271,7 @@ void committer_free(struct committer *c)
     pthread_cond_destroy(&c->work);
     pthread_mutex_destroy(&c->mu);
     sc_redis_batch_free(c->batch);
+    seen_checks_free(&c->checks);
     sc_redis_free(c->redis);
     sc_producer_free(c->producer, 5000);
     sc_free(c->topic);

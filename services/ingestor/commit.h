@@ -3,10 +3,11 @@
  * then submits them and blocks; one committer thread takes everything queued, marks the
  * ids with one pipelined Redis SET NX EX round trip, produces the new posts with its own
  * producer (nobody else polls it, so its delivery reports are never taken by another
- * thread), awaits the acknowledgements and wakes every handler of the group with the
- * outcome. If the produce fails (e.g. the local queue is full: Kafka cannot take more),
- * the group's new seen marks are deleted again and every handler gets an error, so the
- * platform's retry is not mistaken for a duplicate. */
+ * thread), awaits the acknowledgements, confirms the group's marks with one batch record
+ * (ingest.h) and wakes every handler of the group with the outcome. If the produce fails
+ * (e.g. the local queue is full: Kafka cannot take more), the group's new seen marks are
+ * deleted again and every handler gets an error, so the platform's retry is not mistaken
+ * for a duplicate. */
 #ifndef INGESTOR_COMMIT_H
 #define INGESTOR_COMMIT_H
 

@@ -23,25 +23,42 @@ void ingest_normalise(json_t *post, int64_t now_wall_ms)
 size_t ingest_mark_attempt(char *buf, size_t size)
 {
     static atomic_ullong seq;
-    int n = snprintf(buf, size, INGEST_MARK_PENDING "%ld.%llu.", (long)getpid(),
-                     (unsigned long long)atomic_fetch_add(&seq, 1) + 1);
+    int n = snprintf(buf, size, INGEST_MARK_PENDING "%ld.%llu%c", (long)getpid(),
+                     (unsigned long long)atomic_fetch_add(&seq, 1) + 1, INGEST_MARK_SEP);
     return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+enum ingest_mark ingest_mark_classify(bool is_nil, const char *old, size_t old_len,
+                                      const char *own_prefix, size_t *batch_len)
+{
+    *batch_len = 0;
+    if (is_nil)
+        return INGEST_NEW;
+    size_t plen = sizeof(INGEST_MARK_PENDING) - 1;
+    if (old_len < plen || memcmp(old, INGEST_MARK_PENDING, plen) != 0)
+        return INGEST_DUPLICATE;
+    if (own_prefix) {
+        size_t olen = strlen(own_prefix);
+        if (old_len >= olen && memcmp(old, own_prefix, olen) == 0)
+            return INGEST_DUPLICATE;
+    }
+    const char *sep = memchr(old, INGEST_MARK_SEP, old_len);
+    *batch_len = sep ? (size_t)(sep - old) : 0; /* 0: an older mark, no record */
+    return INGEST_CHECK;
 }
 
 bool ingest_mark_is_new(bool is_nil, const char *old, size_t old_len,
                         const char *own_prefix)
 {
-    if (is_nil)
-        return true;
-    size_t plen = sizeof(INGEST_MARK_PENDING) - 1;
-    if (old_len < plen || memcmp(old, INGEST_MARK_PENDING, plen) != 0)
-        return false;
-    if (own_prefix) {
-        size_t olen = strlen(own_prefix);
-        if (old_len >= olen && memcmp(old, own_prefix, olen) == 0)
-            return false;
-    }
-    return true;
+    size_t blen;
+    return ingest_mark_classify(is_nil, old, old_len, own_prefix, &blen) !=
+           INGEST_DUPLICATE;
+}
+
+int ingest_batch_key(const char *batch, size_t batch_len, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "seen:batch:{%.*s}", (int)batch_len, batch);
+    return n < 0 || (size_t)n >= size ? -1 : n;
 }
 
 int ingest_seen_key(const char *id, char *buf, size_t size)

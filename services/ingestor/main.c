@@ -19,6 +19,7 @@
 #include "csv.h"
 #include "event.h"
 #include "ingest.h"
+#include "seen.h"
 #include "mapping.h"
 #include "poller.h"
 #include "replay.h"
@@ -187,13 +188,31 @@ static int ingestor_publish(struct ingestor *in, struct sc_redis *redis,
     int rc = sc_redis_batch_run(redis, batch);
     if (rc != 0)
         return rc;
-    for (size_t i = 0; i < n; i++) {
+    struct seen_checks checks = {0};
+    for (size_t i = 0; i < n && rc == 0; i++) {
         redisReply *r = sc_redis_batch_reply(batch, i);
-        if (!r || (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING))
-            return SC_EIO;
-        is_new[i] =
-            ingest_mark_is_new(r->type == REDIS_REPLY_NIL, r->str, r->len, attempt);
+        if (!r || (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING)) {
+            rc = SC_EIO;
+            break;
+        }
+        size_t blen;
+        enum ingest_mark v = ingest_mark_classify(r->type == REDIS_REPLY_NIL, r->str,
+                                                  r->len, attempt, &blen);
+        is_new[i] = v == INGEST_NEW;
+        if (v == INGEST_CHECK) {
+            int klen = ingest_seen_key(sc_event_str(posts[i], "id"), key, sizeof(key));
+            int mlen = snprintf(mark, sizeof(mark), "%.*s%zu", (int)alen, attempt, i);
+            seen_checks_add(&checks, i, r->str, blen, key, (size_t)klen, mark,
+                            (size_t)mlen);
+        }
     }
+    if (rc == 0)
+        rc = seen_resolve(redis, &checks, ttl);
+    for (size_t k = 0; k < checks.n && rc == 0; k++)
+        is_new[checks.v[k].item] = !checks.v[k].done;
+    seen_checks_free(&checks);
+    if (rc != 0)
+        return rc;
 
     struct sc_delivery delivery = {0};
     rc = 0;
@@ -210,19 +229,13 @@ static int ingestor_publish(struct ingestor *in, struct sc_redis *redis,
     }
     int drc = sc_service_settle(&in->svc, &delivery);
     if (rc == 0 && drc == 0) {
-        /* Published: confirm the marks. If this fails they stay pending, and a later copy
-         * of the post is published again (a duplicate the consumers absorb), never lost.
-         */
-        sc_redis_batch_reset(batch);
-        for (size_t i = 0; i < n; i++) {
-            if (!is_new[i])
-                continue;
-            int klen = ingest_seen_key(sc_event_str(posts[i], "id"), key, sizeof(key));
-            const char *argv[] = {"SET", key, INGEST_MARK_DONE, "XX", "EX", ttl};
-            size_t lens[] = {3, (size_t)klen, 1, 2, 2, strlen(ttl)};
-            sc_redis_batch_add(batch, 6, argv, lens);
-        }
-        if (sc_redis_batch_count(batch) > 0 && sc_redis_batch_run(redis, batch) != 0)
+        /* Published: confirm the marks with the attempt's batch record. If this fails
+         * they stay pending, and a later copy of the post is published again (a
+         * duplicate the consumers absorb), never lost. */
+        bool any = false;
+        for (size_t i = 0; i < n && !any; i++)
+            any = is_new[i];
+        if (any && seen_confirm(redis, batch, attempt, alen - 1, ttl) != 0)
             sc_log(SC_LOG_WARNING, "DEDUP",
                    "seen marks not confirmed; they stay pending");
         return 0;

@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "event.h"
 #include "ingest.h"
+#include "seen.h"
 #include "lifecycle.h"
 #include "log.h"
 
@@ -45,6 +46,8 @@ struct replay_batch {
     int64_t resend_at_ms; /* backoff after a failed delivery */
     int backoff_ms;
     unsigned long long mark_seq; /* names this batch's dedup marks (replay_mark) */
+    char mark_head[80];          /* "<mark_prefix>.<mark_seq>/" */
+    size_t mark_head_len;
 };
 
 /* The lines of the batch being read, and per line the parse verdict. */
@@ -89,6 +92,7 @@ struct ingest_replay {
     char mark_prefix[48];        /* "p.<pid>.<start ms>": this process's pending marks */
     char own_prefix[52];         /* mark_prefix + ".": a mark set by this process */
     unsigned long long mark_seq; /* batches launched so far */
+    struct seen_checks checks;   /* other attempts' marks met by the batch being marked */
 };
 
 /* ------------------------------------------------------------------ jansson arena */
@@ -328,10 +332,11 @@ struct ingest_replay *ingest_replay_new(const struct ingest_replay_conf *conf)
         }
     snprintf(r->ttl, sizeof(r->ttl), "%lld", conf->dedup_ttl_s);
     r->started_ms = sc_now_ms();
-    /* Pending marks (INGEST_MARK_PENDING), confirmed to INGEST_MARK_DONE once Kafka
-     * acknowledged the batch: a mark left pending by a process that died before the
-     * acknowledgement is not a duplicate for the next one (its replay publishes the post
-     * again), while this process's own pending marks are (it delivers them itself). */
+    /* Pending marks "<prefix>.<batch seq>/<part>.<item>" (INGEST_MARK_PENDING),
+     * confirmed by the batch's record once Kafka acknowledged it (ingest.h): a mark left
+     * pending by a process that died before the acknowledgement is not a duplicate for
+     * the next one (its replay publishes the post again), while this process's own
+     * pending marks are (it delivers them itself). */
     snprintf(r->mark_prefix, sizeof(r->mark_prefix), INGEST_MARK_PENDING "%ld.%lld",
              (long)getpid(), (long long)r->started_ms);
     snprintf(r->own_prefix, sizeof(r->own_prefix), "%s.", r->mark_prefix);
@@ -381,6 +386,7 @@ void ingest_replay_free(struct ingest_replay *r)
         sc_free(r->lines_buf->buf);
     sc_free(r->lines_buf);
     sc_redis_batch_free(r->redis_batch);
+    seen_checks_free(&r->checks);
     free(r->line);
     sc_free(r);
 }
@@ -418,13 +424,43 @@ static int replay_send(struct ingest_replay *r, struct replay_batch *b)
     return 0;
 }
 
-/* The mark value of one item of a batch: unique to this process, batch and item. */
-static size_t replay_mark_value(const struct ingest_replay *r,
-                                const struct replay_batch *b, size_t part, size_t i,
-                                char *buf, size_t cap)
+/* Sets the batch's mark head "<prefix>.<seq>/" (its batch name and the separator). */
+static void replay_mark_head(const struct ingest_replay *r, struct replay_batch *b)
 {
-    int n = snprintf(buf, cap, "%s.%llu.%zu.%zu", r->mark_prefix, b->mark_seq, part, i);
-    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+    int n = snprintf(b->mark_head, sizeof(b->mark_head), "%s.%llu%c", r->mark_prefix,
+                     b->mark_seq, INGEST_MARK_SEP);
+    b->mark_head_len = n < 0                              ? 0
+                       : (size_t)n < sizeof(b->mark_head) ? (size_t)n
+                                                          : sizeof(b->mark_head) - 1;
+}
+
+/* Writes v in decimal at dst. @returns the number of digits. */
+static size_t replay_utoa(char *dst, size_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* The mark value of one item of a batch, "<head><part>.<i>": unique to this process,
+ * batch and item (buf holds at least sizeof(mark_head) + 48 bytes; no printf: this runs
+ * twice per post). */
+static size_t replay_mark_value(const struct replay_batch *b, size_t part, size_t i,
+                                char *buf)
+{
+    memcpy(buf, b->mark_head, b->mark_head_len);
+    size_t n = b->mark_head_len;
+    n += replay_utoa(buf + n, part);
+    buf[n++] = '.';
+    n += replay_utoa(buf + n, i);
+    buf[n] = '\0';
+    return n;
 }
 
 /* Marks the batch's ids in Redis (SET NX EX GET, Redis >= 7.0) with a pending value
@@ -434,12 +470,13 @@ static size_t replay_mark_value(const struct ingest_replay *r,
  * twice then, a duplicate the consumers absorb, never lost), or when it was set by an
  * earlier attempt of this same batch that failed part-way (Redis died after applying
  * some SETs but before answering): without that, the retry took the batch's own marks
- * for duplicates and the posts were never published. A confirmed mark, or a pending
- * mark of another batch of this process (the same id twice in the input), is a
- * duplicate. */
+ * for duplicates and the posts were never published. A mark whose batch record exists
+ * (confirmed), or a pending mark of another batch of this process (the same id twice in
+ * the input), is a duplicate. Another process's pending mark costs one more round trip
+ * (its batch record, then taking the mark over: seen.h). */
 static int replay_mark(struct ingest_replay *r, struct replay_batch *b)
 {
-    char key[600], value[96];
+    char key[600], value[160];
     size_t ttl_len = strlen(r->ttl);
     sc_redis_batch_reset(r->redis_batch);
     for (size_t j = 0; j < REPLAY_PARTS; j++) {
@@ -450,7 +487,7 @@ static int replay_mark(struct ingest_replay *r, struct replay_batch *b)
             memcpy(key, "seen:{", 6);
             memcpy(key + 6, p->arena + it->id_off, id_len);
             key[6 + id_len] = '}';
-            size_t value_len = replay_mark_value(r, b, j, i, value, sizeof(value));
+            size_t value_len = replay_mark_value(b, j, i, value);
             const char *argv[] = {"SET", key, value, "NX", "EX", r->ttl, "GET"};
             size_t lens[] = {3, 7 + id_len, value_len, 2, 2, ttl_len, 3};
             sc_redis_batch_add(r->redis_batch, 7, argv, lens);
@@ -461,50 +498,63 @@ static int replay_mark(struct ingest_replay *r, struct replay_batch *b)
         return rc;
     size_t idx = 0;
     b->n_new = 0;
+    seen_checks_reset(&r->checks);
     for (size_t j = 0; j < REPLAY_PARTS; j++) {
         struct replay_part *p = &b->parts[j];
-        for (size_t i = 0; i < p->n; i++) {
-            redisReply *rep = sc_redis_batch_reply(r->redis_batch, idx++);
+        for (size_t i = 0; i < p->n; i++, idx++) {
+            redisReply *rep = sc_redis_batch_reply(r->redis_batch, idx);
             if (!rep || rep->type == REDIS_REPLY_ERROR)
                 return SC_EIO;
-            bool is_new = ingest_mark_is_new(rep->type == REDIS_REPLY_NIL, rep->str,
-                                             rep->len, r->own_prefix);
-            if (!is_new && rep->type == REDIS_REPLY_STRING) {
-                size_t value_len = replay_mark_value(r, b, j, i, value, sizeof(value));
-                is_new = rep->len == value_len && memcmp(rep->str, value, value_len) == 0;
+            size_t blen;
+            enum ingest_mark v = ingest_mark_classify(
+                rep->type == REDIS_REPLY_NIL, rep->str, rep->len, r->own_prefix, &blen);
+            size_t value_len = 0;
+            if ((v == INGEST_DUPLICATE && rep->type == REDIS_REPLY_STRING) ||
+                v == INGEST_CHECK)
+                value_len = replay_mark_value(b, j, i, value);
+            if (v == INGEST_DUPLICATE && rep->type == REDIS_REPLY_STRING)
+                v = rep->len == value_len && memcmp(rep->str, value, value_len) == 0
+                        ? INGEST_NEW
+                        : INGEST_DUPLICATE;
+            p->items[i].is_new = v == INGEST_NEW;
+            if (v == INGEST_CHECK) {
+                const struct replay_item *it = &p->items[i];
+                size_t id_len =
+                    it->id_len < sizeof(key) - 8 ? it->id_len : sizeof(key) - 8;
+                memcpy(key, "seen:{", 6);
+                memcpy(key + 6, p->arena + it->id_off, id_len);
+                key[6 + id_len] = '}';
+                seen_checks_add(&r->checks, idx, rep->str, blen, key, 7 + id_len, value,
+                                value_len);
             }
-            p->items[i].is_new = is_new;
+        }
+    }
+    int rc2 = seen_resolve(r->conf.svc->redis, &r->checks, r->ttl);
+    if (rc2 != 0)
+        return rc2;
+    idx = 0;
+    size_t k = 0;
+    for (size_t j = 0; j < REPLAY_PARTS; j++) {
+        struct replay_part *p = &b->parts[j];
+        for (size_t i = 0; i < p->n; i++, idx++) {
+            if (k < r->checks.n && r->checks.v[k].item == idx)
+                p->items[i].is_new = !r->checks.v[k++].done;
             b->n_new += p->items[i].is_new;
         }
     }
     return 0;
 }
 
-/* Confirms the pending marks of an acknowledged batch (SET XX, one pipelined round
- * trip). If Redis fails here the marks stay pending: a later copy of such a post is
- * published again (a duplicate the consumers absorb), never lost. */
+/* Confirms the pending marks of an acknowledged batch with its batch record (one SET).
+ * If Redis fails here the marks stay pending: a later copy of such a post is published
+ * again (a duplicate the consumers absorb), never lost. */
 static void replay_confirm(struct ingest_replay *r, struct replay_batch *b)
 {
-    char key[600];
-    size_t ttl_len = strlen(r->ttl);
-    sc_redis_batch_reset(r->redis_batch);
-    for (size_t j = 0; j < REPLAY_PARTS; j++) {
-        struct replay_part *p = &b->parts[j];
-        for (size_t i = 0; i < p->n; i++) {
-            const struct replay_item *it = &p->items[i];
-            if (!it->is_new)
-                continue;
-            size_t id_len = it->id_len < sizeof(key) - 8 ? it->id_len : sizeof(key) - 8;
-            memcpy(key, "seen:{", 6);
-            memcpy(key + 6, p->arena + it->id_off, id_len);
-            key[6 + id_len] = '}';
-            const char *argv[] = {"SET", key, INGEST_MARK_DONE, "XX", "EX", r->ttl};
-            size_t lens[] = {3, 7 + id_len, sizeof(INGEST_MARK_DONE) - 1, 2, 2, ttl_len};
-            sc_redis_batch_add(r->redis_batch, 6, argv, lens);
-        }
-    }
-    if (sc_redis_batch_count(r->redis_batch) > 0 &&
-        sc_redis_batch_run(r->conf.svc->redis, r->redis_batch) != 0)
+    if (b->n_new == 0)
+        return;
+    if (b->mark_head_len < 2 ||
+        seen_confirm(r->conf.svc->redis, r->redis_batch, b->mark_head,
+                     b->mark_head_len - 1, r->ttl) != 0)
         sc_log(SC_LOG_WARNING, "DEDUP",
                "replay: seen marks not confirmed; they stay pending");
 }
@@ -604,6 +654,7 @@ static int replay_launch(struct ingest_replay *r)
     struct replay_batch *b = &r->batches[(r->head + r->count) % REPLAY_WINDOW];
     r->staged = false;
     b->mark_seq = ++r->mark_seq;
+    replay_mark_head(r, b);
     int backoff = 100;
     /* The Redis step must succeed before the batch leaves: retry with backoff. */
     while (replay_mark(r, b) != 0) {

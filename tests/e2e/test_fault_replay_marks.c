@@ -1,11 +1,13 @@
 /* Fault suite (issue 8), the regression found by e2e.fault_kill: an ingestor SIGKILLed
  * during a replay left the seen:{id} marks of its unacknowledged posts behind, and the
  * restarted replay took them for duplicates, so those posts were never published. The
- * replay now sets pending marks ("p.<pid>.<start>...") and confirms them ("1") only once
- * Kafka acknowledged the batch. This test sets up what a dead replay leaves behind,
- * without needing to hit the moment: x:m1 carries another (dead) process's pending mark,
- * x:m2 a confirmed one. A replay of m0..m3 must publish m0, m1 and m3 once each and drop
- * m2 as a duplicate, and leave the marks of m0, m1 and m3 confirmed, with their TTL. */
+ * replay now sets pending marks ("p.<pid>.<start>.<batch>/<item>") and confirms them with
+ * one record per batch (seen:batch:{<batch>}) only once Kafka acknowledged it. This test
+ * sets up what a dead replay leaves behind, without needing to hit the moment: x:m1
+ * carries another (dead) process's pending mark, x:m2 a confirmed one. A replay of m0..m3
+ * must publish m0, m1 and m3 once each and drop m2 as a duplicate, and leave the marks of
+ * m0, m1 and m3 confirmed, with their TTL (m1's mark taken over by the replay's batch).
+ */
 #include "harness.h"
 
 #include <stdio.h>
@@ -73,10 +75,19 @@ static void test_replay_after_crash(void **state)
     assert_int_equal(count_id(coll, "x:m3"), 1);
     const char *confirmed[] = {"seen:{x:m0}", "seen:{x:m1}", "seen:{x:m3}"};
     for (size_t i = 0; i < 3; i++) {
+        /* confirmed: the mark names its batch ("<batch>/<item>"), whose record
+         * seen:batch:{<batch>} exists once Kafka acknowledged the batch */
         redisReply *r = e2e_redis(e, "GET %s", confirmed[i]);
-        if (r->type != REDIS_REPLY_STRING || strcmp(r->str, "1") != 0)
-            fail_msg("%s is %s, want the confirmed mark 1", confirmed[i],
+        const char *sep = r->type == REDIS_REPLY_STRING ? strchr(r->str, '/') : NULL;
+        if (!sep)
+            fail_msg("%s is %s, want a mark naming its batch", confirmed[i],
                      r->type == REDIS_REPLY_STRING ? r->str : "(none)");
+        redisReply *b =
+            e2e_redis(e, "EXISTS seen:batch:{%b}", r->str, (size_t)(sep - r->str));
+        if (b->type != REDIS_REPLY_INTEGER || b->integer != 1)
+            fail_msg("%s is %s, but its batch has no record (not confirmed)",
+                     confirmed[i], r->str);
+        freeReplyObject(b);
         freeReplyObject(r);
         r = e2e_redis(e, "TTL %s", confirmed[i]);
         assert_true(r->type == REDIS_REPLY_INTEGER && r->integer > 0);

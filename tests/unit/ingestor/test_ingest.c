@@ -79,12 +79,49 @@ static void test_mark_is_new(void **state)
     assert_false(ingest_mark_is_new(false, "p", 1, NULL)); /* too short to be ours */
 }
 
+static void test_mark_classify(void **state)
+{
+    (void)state;
+    char own[64], other[64], v[96];
+    size_t olen = ingest_mark_attempt(own, sizeof(own));
+    ingest_mark_attempt(other, sizeof(other));
+    assert_int_equal(own[olen - 1], INGEST_MARK_SEP); /* "p.<pid>.<n>/" */
+    size_t blen = 99;
+    assert_int_equal(ingest_mark_classify(true, NULL, 0, own, &blen), INGEST_NEW);
+    assert_int_equal(blen, 0);
+    /* another attempt's mark: its batch record decides, the name is before the '/' */
+    int n = snprintf(v, sizeof(v), "%s17", other);
+    assert_int_equal(ingest_mark_classify(false, v, (size_t)n, own, &blen), INGEST_CHECK);
+    assert_int_equal(blen, strlen(other) - 1);
+    assert_memory_equal(v, other, blen);
+    /* a replay's mark: the batch is "<prefix>.<seq>" */
+    const char *replay = "p.99.1700000000000.3/1.7";
+    assert_int_equal(ingest_mark_classify(false, replay, strlen(replay), NULL, &blen),
+                     INGEST_CHECK);
+    assert_int_equal(blen, strlen("p.99.1700000000000.3"));
+    /* an older pending mark has no batch name: nothing to ask, the post is new */
+    const char *older = "p.99999.1700000000000.3.0.7";
+    assert_int_equal(ingest_mark_classify(false, older, strlen(older), own, &blen),
+                     INGEST_CHECK);
+    assert_int_equal(blen, 0);
+    /* this attempt's own mark (the same id twice), a confirmed mark, anything else */
+    n = snprintf(v, sizeof(v), "%s3", own);
+    assert_int_equal(ingest_mark_classify(false, v, (size_t)n, own, &blen),
+                     INGEST_DUPLICATE);
+    assert_int_equal(ingest_mark_classify(false, "1", 1, own, &blen), INGEST_DUPLICATE);
+    assert_int_equal(ingest_mark_classify(false, "x/1", 3, own, &blen), INGEST_DUPLICATE);
+    /* the batch record key carries the batch name as its hash tag */
+    char key[64];
+    assert_int_equal(ingest_batch_key("p.1.2", 5, key, sizeof(key)), 18);
+    assert_string_equal(key, "seen:batch:{p.1.2}");
+    assert_int_equal(ingest_batch_key("p.1.2", 5, key, 10), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalise),
-        cmocka_unit_test(test_seen_key),
-        cmocka_unit_test(test_mark_is_new),
+        cmocka_unit_test(test_normalise),   cmocka_unit_test(test_seen_key),
+        cmocka_unit_test(test_mark_is_new), cmocka_unit_test(test_mark_classify),
         cmocka_unit_test(test_top_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
