@@ -490,6 +490,8 @@ static char *gen_bad_line(enum gen_bad kind, json_t *post)
                                             "@@BAD-UTF8@@ again"));
             line = gen_dump(post);
             char *at = strstr(line, marker);
+            if (!at || at < line) /* cannot happen: the text holds the marker */
+                return line;
             buf_add(&buf, line, (size_t)(at - line));
             buf_add(&buf, "\xC3\x28\xFF\xFE",
                     4); /* a broken sequence and two bytes never valid */
