@@ -17,6 +17,10 @@
 # STACK_FETCH_WAIT_MS (consumers' fetch.wait.max.ms, default 2: the dev broker holds an empty
 # fetch for the whole wait even when data arrives) and STACK_LINGER_MS (producers' linger.ms,
 # default 1) trade a little CPU for latency; both measured in docs/benchmarks/pipeline.md.
+# STACK_COMPRESSION (producers' compression.type, default none: on loopback compression only
+# costs CPU, which the services share with the broker — 18 % of the pipeline's CPU in
+# docs/benchmarks/pipeline.md; the services' own default stays lz4, for brokers across a
+# network; keep a long replay's backlog under the dev broker's 5 MiB per partition).
 # STACK_TAP_DEFER_MS (default 0): when set, the tap reads the topics only after their ends
 # stood still that long instead of following them live (make bench: the observer then takes
 # no CPU from the pipeline; its figures come from broker timestamps either way).
@@ -324,6 +328,7 @@ COMMON_ENV=(
     KAFKA_HEARTBEAT_INTERVAL_MS=500
     KAFKA_FETCH_WAIT_MAX_MS="${STACK_FETCH_WAIT_MS:-2}"
     KAFKA_LINGER_MS="${STACK_LINGER_MS:-1}"
+    KAFKA_COMPRESSION_TYPE="${STACK_COMPRESSION:-none}"
     KAFKA_STATISTICS_INTERVAL_MS=1000
 )
 
