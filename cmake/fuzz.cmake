@@ -9,8 +9,9 @@ option(SC_FUZZ "Build the libFuzzer targets (needs clang)" OFF)
 
 set(SC_FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
 # name -> libraries under test
-set(SC_FUZZ_TARGETS event signature webhook routing text policy)
+set(SC_FUZZ_TARGETS event jscan signature webhook routing text policy)
 set(SC_FUZZ_LIBS_event sc_event)
+set(SC_FUZZ_LIBS_jscan sc_jscan)
 set(SC_FUZZ_LIBS_signature svc_ingestor)
 set(SC_FUZZ_LIBS_webhook svc_ingestor)
 set(SC_FUZZ_LIBS_routing svc_escalation_router)

@@ -7,7 +7,7 @@
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_WORK    ?= $(FUZZ_BUILD)/fuzz-work
-FUZZ_TARGETS ?= event signature webhook routing text policy
+FUZZ_TARGETS ?= event jscan signature webhook routing text policy
 FUZZ_FLAGS   ?= -max_len=16384 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 .PHONY: fuzz fuzz-build fuzz-replay

@@ -7,7 +7,8 @@
  * schema violation, a missing classification field — makes it decline, and the caller
  * then parses the message with sc_event_parse, which accepts it or names the reason to
  * dead-letter it. So the fast path never accepts a post the full parser would reject, and
- * a declined post costs one extra scan. */
+ * a declined post costs one extra scan. The scan is the shared post reader
+ * (shared/jscan.h); this adds the router's need of a classification. */
 #ifndef ROUTER_POSTSCAN_H
 #define ROUTER_POSTSCAN_H
 

@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "event.h"
+#include "jscan.h"
 #include "ingest.h"
 #include "seen.h"
 #include "lifecycle.h"
@@ -37,6 +38,7 @@ struct replay_part {
     size_t arena_len, arena_cap;
     char stamp[40]; /* receive time text, re-formatted when the millisecond changes */
     int64_t stamp_ms;
+    char *scan_buf; /* the strings the tree-less reader copies out of one line */
 };
 
 struct replay_batch {
@@ -181,47 +183,69 @@ static const char *part_stamp(struct replay_part *p)
     return p->stamp;
 }
 
-/* Adds one valid post: its id, customer key and message bytes. raw is the original JSONL
- * line (NULL for CSV: the object is serialised). */
-static void part_add(struct replay_part *p, json_t *post, const char *raw, size_t raw_len)
+/* Adds one valid post: its id, its customer key "platform:author_id" (built without
+ * printf) and its message bytes, the original JSONL line raw with "v" and "received_at"
+ * spliced in when absent. */
+static void part_add_raw(struct replay_part *p, const char *id, const char *platform,
+                         const char *author, bool has_v, bool has_recv, const char *raw,
+                         size_t raw_len)
 {
     struct replay_item *it = &p->items[p->n++];
-    const char *id = sc_event_str(post, "id");
     it->id_len = strlen(id);
     it->id_off = part_put(p, id, it->id_len);
-    /* The customer key "platform:author_id" (validated present), built without printf. */
-    const char *platform = sc_event_str(post, "platform");
-    const char *author = sc_event_path(post, "author", "id");
     size_t pl = strlen(platform), al = strlen(author);
     it->key_off = part_put(p, platform, pl);
     part_put(p, ":", 1);
     part_put(p, author, al);
     it->key_len = pl + 1 + al;
     it->is_new = false;
+    while (raw_len && (*raw == ' ' || *raw == '\t'))
+        raw++, raw_len--;
+    it->val_off = part_put(p, "{", 1);
+    if (!has_v)
+        part_put(p, "\"v\":1,", 6);
+    if (!has_recv) {
+        const char *stamp = part_stamp(p);
+        part_put(p, "\"received_at\":\"", 15);
+        part_put(p, stamp, strlen(stamp));
+        part_put(p, "\",", 2);
+    }
+    part_put(p, raw + 1, raw_len - 1);
+    it->val_len = p->arena_len - it->val_off;
+}
+
+/* Adds one post validated by the full parser. raw is the original JSONL line (NULL for
+ * CSV: the object is serialised). */
+static void part_add(struct replay_part *p, json_t *post, const char *raw, size_t raw_len)
+{
+    const char *id = sc_event_str(post, "id");
+    const char *platform = sc_event_str(post, "platform");
+    const char *author = sc_event_path(post, "author", "id");
     if (raw) {
         bool has_v, has_recv;
-        while (raw_len && (*raw == ' ' || *raw == '\t'))
-            raw++, raw_len--;
-        ingest_top_keys(raw, raw_len, &has_v, &has_recv);
-        it->val_off = part_put(p, "{", 1);
-        if (!has_v)
-            part_put(p, "\"v\":1,", 6);
-        if (!has_recv) {
-            const char *stamp = part_stamp(p);
-            part_put(p, "\"received_at\":\"", 15);
-            part_put(p, stamp, strlen(stamp));
-            part_put(p, "\",", 2);
-        }
-        part_put(p, raw + 1, raw_len - 1);
-        it->val_len = p->arena_len - it->val_off;
-    } else {
-        ingest_normalise(post, sc_wall_ms());
-        size_t len;
-        char *out = sc_event_dump(post, &len);
-        it->val_off = part_put(p, out, len);
-        it->val_len = len;
-        free(out);
+        const char *t = raw;
+        size_t tl = raw_len;
+        while (tl && (*t == ' ' || *t == '\t'))
+            t++, tl--;
+        ingest_top_keys(t, tl, &has_v, &has_recv);
+        part_add_raw(p, id, platform, author, has_v, has_recv, raw, raw_len);
+        return;
     }
+    struct replay_item *it = &p->items[p->n++];
+    it->id_len = strlen(id);
+    it->id_off = part_put(p, id, it->id_len);
+    size_t pl = strlen(platform), al = strlen(author);
+    it->key_off = part_put(p, platform, pl);
+    part_put(p, ":", 1);
+    part_put(p, author, al);
+    it->key_len = pl + 1 + al;
+    it->is_new = false;
+    ingest_normalise(post, sc_wall_ms());
+    size_t len;
+    char *out = sc_event_dump(post, &len);
+    it->val_off = part_put(p, out, len);
+    it->val_len = len;
+    free(out);
 }
 
 /* Parses lines [from, to) of the batch into part (slice = the arena slice to use). */
@@ -236,6 +260,20 @@ static void replay_parse(struct ingest_replay *r, struct replay_part *part, size
         json_t *post;
         const char *raw = NULL;
         reason[0] = '\0';
+        if (!r->conf.csv && len <= SC_JSCAN_MAX_BYTES) {
+            /* The fast path: the tree-less reader accepts only what sc_event_parse
+             * accepts; whatever it declines takes the jansson path below, which names
+             * the dead-letter reason. */
+            struct sc_jscan_post fp;
+            size_t used;
+            if (!part->scan_buf)
+                part->scan_buf = sc_malloc(SC_JSCAN_MAX_BYTES + 16);
+            if (sc_jscan_post(line, len, part->scan_buf, &used, &fp)) {
+                part_add_raw(part, fp.id, fp.platform, fp.author_id, fp.has_v,
+                             fp.has_received_at, line, len);
+                continue;
+            }
+        }
         if (r->conf.csv) {
             post = ingest_csv_post(r->conf.csv, line, len, reason, sizeof(L->reason[i]));
             if (post && sc_event_validate(post, SC_EVENT_POST, NULL, reason,
@@ -381,6 +419,7 @@ void ingest_replay_free(struct ingest_replay *r)
         for (size_t j = 0; j < REPLAY_PARTS; j++) {
             sc_free(r->batches[i].parts[j].items);
             sc_free(r->batches[i].parts[j].arena);
+            sc_free(r->batches[i].parts[j].scan_buf);
         }
     if (r->lines_buf)
         sc_free(r->lines_buf->buf);
