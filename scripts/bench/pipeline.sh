@@ -226,7 +226,7 @@ TABLE=$(
 | classifier alone | $(num "$CLS_RATE") posts/s | $(ratio "$CLS_RATE") | | | $CLS_NOTE |
 | escalation-router alone | $(num "$RTR_RATE") posts/s | $(ratio "$RTR_RATE") | | | $RTR_NOTE |
 | responder alone | $(num "$RSP_RATE") replies/s | $(ratio "$RSP_RATE") | | | $RSP_NOTE |
-| whole pipeline, backlog at full speed | **$(num "$PIPE_RATE") posts/s** | $(ratio "$PIPE_RATE") | p50 $(num "$PIPE_P50") ms, p99 $(num "$PIPE_P99") ms (queueing behind the backlog) | | $(num "$PIPE_COUNT")-line stream, DEMO_RATE=0 |
+| whole pipeline, backlog at full speed | **$(num "$PIPE_RATE") posts/s** | $(ratio "$PIPE_RATE") | p50 $(num "$PIPE_P50") ms, p99 $(num "$PIPE_P99") ms (queueing behind the backlog) | | $(num "$PIPE_COUNT")-line stream, DEMO_RATE=0; stack defaults: no compression, linger 1 ms, fetch wait 2 ms |
 | whole pipeline, fixed offered load | $(num "$LAT_RATE") posts/s | $(ratio "$LAT_RATE") | **p50 $(num "$LAT_P50") ms, p99 $(num "$LAT_P99") ms** | | $(num "$LAT_COUNT")-line stream offered at $(num "$LAT_OFFERED") posts/s |
 | ingestor in the pipeline | | | | $(rss_of ingestor) MiB | VmHWM, larger of the two pipeline runs |
 | classifier in the pipeline | | | | $(rss_of classifier) MiB | |
