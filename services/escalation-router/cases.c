@@ -339,17 +339,24 @@ void case_chunk_add(struct case_chunk *c, const struct case_apply *a)
     c->n++;
 }
 
+/* Grows a chunk's argument vector (strings and their lengths) to hold argc entries. */
+static void chunk_argv_reserve(const char ***argv, size_t **lens, size_t *vcap,
+                               size_t argc)
+{
+    if (argc <= *vcap)
+        return;
+    *vcap = argc * 2;
+    *argv = sc_realloc(*argv, *vcap * sizeof(**argv));
+    *lens = sc_realloc(*lens, *vcap * sizeof(**lens));
+}
+
 size_t case_chunk_flush(struct case_chunk *c, struct sc_redis_batch *batch)
 {
     size_t n = c->n;
     if (n == 0)
         return 0;
     size_t argc = n * CASE_CHUNK_FIELDS + 6;
-    if (argc > c->vcap) {
-        c->vcap = argc * 2;
-        c->argv = sc_realloc(c->argv, c->vcap * sizeof(*c->argv));
-        c->lens = sc_realloc(c->lens, c->vcap * sizeof(*c->lens));
-    }
+    chunk_argv_reserve(&c->argv, &c->lens, &c->vcap, argc);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) /* keys first */
         for (size_t j = 0; j < 3; j++, k++) {
@@ -409,11 +416,7 @@ size_t delivered_chunk_flush(struct delivered_chunk *c, struct sc_redis_batch *b
     if (n == 0)
         return 0;
     size_t argc = n * DELIVERED_CHUNK_FIELDS + 1;
-    if (argc > c->vcap) {
-        c->vcap = argc * 2;
-        c->argv = sc_realloc(c->argv, c->vcap * sizeof(*c->argv));
-        c->lens = sc_realloc(c->lens, c->vcap * sizeof(*c->lens));
-    }
+    chunk_argv_reserve(&c->argv, &c->lens, &c->vcap, argc);
     size_t k = 0;
     for (size_t i = 0; i < n; i++, k++) { /* keys first */
         c->argv[k] = c->buf + c->off[i * DELIVERED_CHUNK_FIELDS];

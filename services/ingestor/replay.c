@@ -183,12 +183,10 @@ static const char *part_stamp(struct replay_part *p)
     return p->stamp;
 }
 
-/* Adds one valid post: its id, its customer key "platform:author_id" (built without
- * printf) and its message bytes, the original JSONL line raw with "v" and "received_at"
- * spliced in when absent. */
-static void part_add_raw(struct replay_part *p, const char *id, const char *platform,
-                         const char *author, bool has_v, bool has_recv, const char *raw,
-                         size_t raw_len)
+/* Starts the next item of the part: its id and its customer key "platform:author_id"
+ * (built without printf); the caller adds the message bytes. */
+static struct replay_item *part_item(struct replay_part *p, const char *id,
+                                     const char *platform, const char *author)
 {
     struct replay_item *it = &p->items[p->n++];
     it->id_len = strlen(id);
@@ -199,6 +197,17 @@ static void part_add_raw(struct replay_part *p, const char *id, const char *plat
     part_put(p, author, al);
     it->key_len = pl + 1 + al;
     it->is_new = false;
+    return it;
+}
+
+/* Adds one valid post: its id, its customer key "platform:author_id" (built without
+ * printf) and its message bytes, the original JSONL line raw with "v" and "received_at"
+ * spliced in when absent. */
+static void part_add_raw(struct replay_part *p, const char *id, const char *platform,
+                         const char *author, bool has_v, bool has_recv, const char *raw,
+                         size_t raw_len)
+{
+    struct replay_item *it = part_item(p, id, platform, author);
     while (raw_len && (*raw == ' ' || *raw == '\t'))
         raw++, raw_len--;
     it->val_off = part_put(p, "{", 1);
@@ -231,15 +240,7 @@ static void part_add(struct replay_part *p, json_t *post, const char *raw, size_
         part_add_raw(p, id, platform, author, has_v, has_recv, raw, raw_len);
         return;
     }
-    struct replay_item *it = &p->items[p->n++];
-    it->id_len = strlen(id);
-    it->id_off = part_put(p, id, it->id_len);
-    size_t pl = strlen(platform), al = strlen(author);
-    it->key_off = part_put(p, platform, pl);
-    part_put(p, ":", 1);
-    part_put(p, author, al);
-    it->key_len = pl + 1 + al;
-    it->is_new = false;
+    struct replay_item *it = part_item(p, id, platform, author);
     ingest_normalise(post, sc_wall_ms());
     size_t len;
     char *out = sc_event_dump(post, &len);
