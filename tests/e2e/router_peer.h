@@ -357,6 +357,36 @@ static inline bool router_clock_reached(struct e2e *e, void *arg)
     return e2e_now_ms() >= *(int64_t *)arg;
 }
 
+/* The posts a spike or phrase test produced and the case events seen for them. */
+struct router_stream {
+    struct e2e_collector *coll;
+    struct e2e_index *events;
+    size_t n_posts;
+    unsigned seed; /* for tests that draw their noise */
+};
+
+/* Condition: a case event arrived for every post produced so far. */
+static inline bool router_all_events(struct e2e *e, void *arg)
+{
+    (void)e;
+    struct router_stream *s = arg;
+    return e2e_index_distinct(s->events) >= s->n_posts;
+}
+
+/* @brief Noise ticks from `from` to `to`, each at least tick_ms after the previous one
+ *        (so a stalled test never bursts to catch up). The pacing shapes the load;
+ *        every result is awaited as a condition later. */
+static inline void
+router_noise(struct e2e *e, struct router_stream *s, int from, int to, int tick_ms,
+             void (*tick_fn)(struct e2e *, struct router_stream *, int))
+{
+    for (int tick = from; tick < to; tick++) {
+        int64_t at = e2e_now_ms() + tick_ms;
+        tick_fn(e, s, tick);
+        (void)e2e_wait_until(e, router_clock_reached, &at, tick_ms * 4);
+    }
+}
+
 /* @brief GET /v1/incidents and expect exactly one incident. @returns it (owned by
  *        resp, which the caller cleans up). */
 static inline json_t *router_single_incident(struct e2e_proc *router,

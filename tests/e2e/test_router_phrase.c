@@ -32,27 +32,13 @@ static const char *const vocab[] = {
     "touch",   "storage", "memory",  "profile", "setting"};
 #define N_VOCAB (sizeof(vocab) / sizeof(vocab[0]))
 
-struct stream {
-    struct e2e_collector *coll;
-    struct e2e_index *events;
-    size_t n_posts;
-    unsigned seed;
-};
-
-static bool all_events(struct e2e *e, void *arg)
-{
-    (void)e;
-    struct stream *s = arg;
-    return e2e_index_distinct(s->events) >= s->n_posts;
-}
-
-static unsigned next_rand(struct stream *s)
+static unsigned next_rand(struct router_stream *s)
 {
     s->seed = s->seed * 1103515245u + 12345u;
     return (s->seed >> 16) & 0x7fff;
 }
 
-static void noise_tick(struct e2e *e, struct stream *s, int tick)
+static void noise_tick(struct e2e *e, struct router_stream *s, int tick)
 {
     for (int t = 0; t < PER_TICK; t++) {
         char id[32], author[32], text[200];
@@ -72,17 +58,6 @@ static void noise_tick(struct e2e *e, struct stream *s, int tick)
                           .text = text};
         produce_post(e, &p);
         s->n_posts++;
-    }
-}
-
-/* Noise ticks from `from` to `to`, each at least TICK_MS after the previous one. The
- * pacing shapes the load; every result is awaited as a condition later. */
-static void noise(struct e2e *e, struct stream *s, int from, int to)
-{
-    for (int tick = from; tick < to; tick++) {
-        int64_t at = e2e_now_ms() + TICK_MS;
-        noise_tick(e, s, tick);
-        (void)e2e_wait_until(e, router_clock_reached, &at, TICK_MS * 4);
     }
 }
 
@@ -109,15 +84,16 @@ static void test_router_phrase(void **state)
     char *env_cfg = sc_asprintf("ROUTING_CONFIG=%s", path);
     const char *env[] = {env_cfg, "ROUTER_API_TOKEN=" TOKEN, NULL};
     const char *topics[] = {"cases.events", "replies.outbound", NULL};
-    struct stream s = {.coll = e2e_collector_new(e, topics), .seed = 7};
+    struct router_stream s = {.coll = e2e_collector_new(e, topics), .seed = 7};
     s.events = e2e_index_new(s.coll, "cases.events", "post_id", NULL);
     struct e2e_proc *router = e2e_start_service(e, "escalation-router", env);
 
     /* Warm up: the router has its partitions and has applied a first tick. */
     noise_tick(e, &s, 0);
-    assert_true(e2e_wait_until(e, all_events, &s, 30000));
+    assert_true(e2e_wait_until(e, router_all_events, &s, 30000));
 
-    noise(e, &s, 1, 17); /* four seconds of steady varied noise: eight buckets */
+    /* four seconds of steady varied noise: eight buckets */
+    router_noise(e, &s, 1, 17, TICK_MS, noise_tick);
     for (int i = 0; i < N_SPIKE; i++) {
         char id[32], author[32];
         snprintf(id, sizeof(id), "x:sp%d", i);
@@ -132,8 +108,8 @@ static void test_router_phrase(void **state)
         produce_post(e, &p);
         s.n_posts++;
     }
-    noise(e, &s, 17, 25);
-    if (!e2e_wait_until(e, all_events, &s, 60000))
+    router_noise(e, &s, 17, 25, TICK_MS, noise_tick);
+    if (!e2e_wait_until(e, router_all_events, &s, 60000))
         fail_msg("%zu of %zu posts applied", e2e_index_distinct(s.events), s.n_posts);
     router_settle(e, router, s.coll, s.n_posts);
 
