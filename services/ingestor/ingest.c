@@ -47,14 +47,6 @@ enum ingest_mark ingest_mark_classify(bool is_nil, const char *old, size_t old_l
     return INGEST_CHECK;
 }
 
-bool ingest_mark_is_new(bool is_nil, const char *old, size_t old_len,
-                        const char *own_prefix)
-{
-    size_t blen;
-    return ingest_mark_classify(is_nil, old, old_len, own_prefix, &blen) !=
-           INGEST_DUPLICATE;
-}
-
 int ingest_batch_key(const char *batch, size_t batch_len, char *buf, size_t size)
 {
     int n = snprintf(buf, size, "seen:batch:{%.*s}", (int)batch_len, batch);

@@ -39,25 +39,18 @@ void ingest_top_keys(const char *buf, size_t len, bool *has_v, bool *has_receive
  *        length. Thread-safe. */
 size_t ingest_mark_attempt(char *buf, size_t size);
 
-/* @brief Whether a post is to be published, from the old value the marking SET ... GET
- *        returned, without asking for batch records: none (is_nil) means yes; a pending
- *        mark of another attempt means yes too; a pending mark of this attempt
- *        (own_prefix: the same id twice in one batch), a confirmed mark or any other
- *        value means it is a duplicate. own_prefix may be NULL. */
-bool ingest_mark_is_new(bool is_nil, const char *old, size_t old_len,
-                        const char *own_prefix);
-
-/* What the old value of a marking SET ... GET says about a post. */
 enum ingest_mark {
     INGEST_NEW = 0,       /* publish it */
     INGEST_DUPLICATE = 1, /* drop it */
     INGEST_CHECK = 2      /* another attempt's pending mark: its batch record decides */
 };
 
-/* @brief Classifies the old value like ingest_mark_is_new, except that another
- *        attempt's pending mark is INGEST_CHECK, with *batch_len the length of the batch
- *        name at the start of old (0 for an older pending mark without one: no record to
- *        ask, the post is new). A post published after an INGEST_CHECK must have its mark
+/* @brief Classifies the old value the marking SET ... GET returned: none (is_nil) is
+ *        INGEST_NEW; a pending mark of this attempt (own_prefix, may be NULL: the same id
+ *        twice in one batch), a confirmed mark or any other value is INGEST_DUPLICATE;
+ *        another attempt's pending mark is INGEST_CHECK, with *batch_len the length of
+ * the batch name at the start of old (0 for an older pending mark without one: no record
+ * to ask, the post is new). A post published after an INGEST_CHECK must have its mark
  *        pointed at the publishing attempt (seen.h), or its batch record would not cover
  *        it. */
 enum ingest_mark ingest_mark_classify(bool is_nil, const char *old, size_t old_len,
