@@ -57,6 +57,11 @@ struct sc_consumer {
     atomic_bool ever_synced; /* the group gave it an assignment at least once */
 };
 
+/* Longest wait for the group to take the partitions back at shutdown, and how long no
+ * rebalance event must have come before the close (see sc_consumer_leave). */
+#define SC_CONSUMER_LEAVE_MS 10000
+#define SC_CONSUMER_QUIET_MS 100
+
 /* Consumers left to process exit (see sc_consumer_free), kept reachable. */
 static struct sc_consumer *sc_consumer_parked[8];
 static atomic_int sc_consumer_n_parked;
@@ -843,6 +848,57 @@ bool sc_consumer_healthy(const struct sc_consumer *consumer)
     return atomic_load(&consumer->common.healthy);
 }
 
+/* Partitions this consumer holds according to librdkafka (-1 when it cannot tell). */
+static int sc_consumer_held(rd_kafka_t *rk)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+        return -1;
+    int n = parts->cnt;
+    rd_kafka_topic_partition_list_destroy(parts);
+    return n;
+}
+
+/* Leaves the group before the close: unsubscribes, then serves the revoke (and any
+ * assignment that was already on its way) from this thread's own polls until nothing is
+ * assigned and no rebalance event came for SC_CONSUMER_QUIET_MS, or timeout_ms passed.
+ * librdkafka 2.0 can abort in rd_kafka_consumer_close when the group's close meets a
+ * cooperative rebalance in flight (assertions in rd_kafka_cgrp_terminated, e.g. a
+ * replica stopped right after another left the group); with the subscription already
+ * gone and the partitions handed back, the close has no rebalance left to race.
+ * Messages still delivered here are dropped unstored: the partitions' next owner reads
+ * them again from the committed offsets. */
+static void sc_consumer_leave(struct sc_consumer *consumer, int timeout_ms)
+{
+    rd_kafka_t *rk = consumer->rk;
+    rd_kafka_resp_err_t err = rd_kafka_unsubscribe(rk);
+    if (err) {
+        sc_log(SC_LOG_WARNING, "KAFKA", "%s unsubscribe: %s", rd_kafka_name(rk),
+               rd_kafka_err2str(err));
+        return;
+    }
+    long long now = sc_kafka_now_ms();
+    long long deadline = now + timeout_ms;
+    long long quiet_since = now;
+    int last = atomic_load(&consumer->assigned);
+    while (now < deadline) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, 20);
+        if (msg)
+            rd_kafka_message_destroy(msg);
+        now = sc_kafka_now_ms();
+        int n = atomic_load(&consumer->assigned);
+        if (n != last) {
+            last = n;
+            quiet_since = now;
+        }
+        if (n == 0 && now - quiet_since >= SC_CONSUMER_QUIET_MS &&
+            sc_consumer_held(rk) == 0)
+            return;
+    }
+    sc_log(SC_LOG_WARNING, "KAFKA", "%s still held partitions %d ms after unsubscribing",
+           rd_kafka_name(rk), timeout_ms);
+}
+
 void sc_consumer_free(struct sc_consumer *consumer)
 {
     if (!consumer)
@@ -866,6 +922,7 @@ void sc_consumer_free(struct sc_consumer *consumer)
         }
     }
     (void)sc_consumer_commit_now(consumer->rk, true);
+    sc_consumer_leave(consumer, SC_CONSUMER_LEAVE_MS);
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer->rk);
     if (err)
         sc_log(SC_LOG_WARNING, "KAFKA", "%s close: %s", rd_kafka_name(consumer->rk),

@@ -391,8 +391,10 @@ static inline size_t fault_at_input(struct fault_stack *fs, int percent, const c
 static inline void fault_stop_replica(struct e2e_proc *proc, const char *name)
 {
     int rc = e2e_stop(proc, 30000);
-    if (rc != 0)
+    if (rc != 0) {
+        e2e_dump_stderr(proc, 60);
         fail_msg("%s: %s exited with %d on SIGTERM", name, e2e_proc_name(proc), rc);
+    }
 }
 
 /* Every running escalation router answers status on /readyz (within the deadline). */

@@ -1739,9 +1739,15 @@ int e2e_teardown(void **state)
                 "==== e2e: test body did not finish (failed or skipped); children's "
                 "stderr (temp dir %s) ====\n",
                 e->tmpdir);
-        for (size_t i = 0; i < e->n_procs; i++)
-            if (e->procs[i]->kind != E2E_PROC_REDIS)
-                e2e_dump_stderr(e->procs[i], E2E_TAIL_LINES);
+        /* Children that died with a non-zero status first: CI keeps only the head and
+         * the tail of a long log, and the abnormal exit is what explains a failure. */
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t i = 0; i < e->n_procs; i++) {
+                const struct e2e_proc *proc = e->procs[i];
+                bool abnormal = proc->last_status > 0;
+                if (proc->kind != E2E_PROC_REDIS && abnormal == (pass == 0))
+                    e2e_dump_stderr(proc, E2E_TAIL_LINES);
+            }
         if (e2e_check_sanitizers(e) > 0)
             rc = -1;
     }
