@@ -397,6 +397,85 @@ static void test_commit_then_resume(void **state)
     mock_stop(&m);
 }
 
+/* One poll of up to MAX_BATCH messages: counts ids into seen[] and stores them (a store
+ * may fail while the partition is being revoked: its next owner reads it again). */
+static void poll_some(struct sc_consumer *consumer, int *seen, int n_seen)
+{
+    rd_kafka_message_t *msgs[MAX_BATCH];
+    size_t n = sc_consumer_poll_batch(consumer, msgs, MAX_BATCH, 50);
+    for (size_t i = 0; i < n; i++) {
+        int id = message_id(msgs[i]);
+        assert_true(id >= 0 && id < n_seen);
+        seen[id]++;
+    }
+    if (n > 0 && sc_consumer_store(consumer, msgs, n) != 0)
+        fprintf(stderr,
+                "store refused during a revoke (the next owner reads it again)\n");
+    sc_consumer_release(msgs, n);
+}
+
+/* @returns true when every id below n was seen at least once. */
+static bool all_seen(const int *seen, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!seen[i])
+            return false;
+    return true;
+}
+
+/* A scale-down: two consumers of a group leave one right after the other, the second
+ * while the group still rebalances after the first leave. Both frees return
+ * (librdkafka 2.0 can abort when a close meets a cooperative rebalance; sc_consumer_free
+ * leaves the group first), and a new consumer then gets every partition and every
+ * message. */
+static void test_leave_during_rebalance(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    const char *topics[] = {"t.leave"};
+    const int parts[] = {4};
+    struct mock m;
+    mock_start(&m, topics, parts, 1);
+    struct sc_producer *producer = producer_new(&m, NULL);
+    int seen[N] = {0};
+
+    produce_range(producer, "t.leave", 0, 100);
+    struct sc_consumer *a = consumer_new(&m, NULL, "g-leave", topics, 1);
+    long long deadline = deadline_in(WAIT_MS);
+    while (!all_seen(seen, 100) && now_ms() < deadline)
+        poll_some(a, seen, N);
+    assert_true(all_seen(seen, 100));
+
+    /* b joins; a keeps polling so that it hands partitions over. */
+    struct sc_consumer *b = consumer_new(&m, NULL, "g-leave", topics, 1);
+    while (sc_consumer_assigned(b) == 0 && now_ms() < deadline) {
+        poll_some(a, seen, N);
+        poll_some(b, seen, N);
+    }
+    assert_true(sc_consumer_assigned(b) > 0);
+    assert_true(sc_consumer_assigned(a) > 0);
+    produce_range(producer, "t.leave", 100, 200);
+    while (!all_seen(seen, 200) && now_ms() < deadline) {
+        poll_some(a, seen, N);
+        poll_some(b, seen, N);
+    }
+    assert_true(all_seen(seen, 200));
+
+    sc_consumer_free(b); /* the group starts rebalancing towards a ... */
+    sc_consumer_free(a); /* ... and a leaves in the middle of it */
+
+    produce_range(producer, "t.leave", 200, N);
+    struct sc_consumer *c = consumer_new(&m, NULL, "g-leave", topics, 1);
+    deadline = deadline_in(WAIT_MS);
+    while (!(all_seen(seen, N) && sc_consumer_assigned(c) == 4) && now_ms() < deadline)
+        poll_some(c, seen, N);
+    assert_true(all_seen(seen, N));
+    assert_int_equal(sc_consumer_assigned(c), 4);
+    sc_consumer_free(c);
+    sc_producer_free(producer, 5000);
+    mock_stop(&m);
+}
+
 static void test_rewind_redelivers_batch(void **state)
 {
     (void)state;
@@ -643,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_consumer_group_gets_all),
         cmocka_unit_test(test_eager_assignment),
         cmocka_unit_test(test_commit_then_resume),
+        cmocka_unit_test(test_leave_during_rebalance),
         cmocka_unit_test(test_rewind_redelivers_batch),
         cmocka_unit_test(test_dead_letter_headers),
         cmocka_unit_test(test_injected_produce_errors),
