@@ -299,6 +299,19 @@ static enum ctx child_ctx(enum ctx ctx, const char *k, size_t kn)
     return C_OTHER;
 }
 
+/* After a member or an element: consumes the ',' (@returns 1, another follows) or the
+ * closing bracket (@returns 0, done); @returns -1 on anything else. */
+static int scan_next(struct scan *s, char close)
+{
+    ws(s);
+    if (s->p >= s->end)
+        return -1;
+    if (*s->p == ',' || *s->p == close) {
+        return *s->p++ == ',' ? 1 : 0;
+    }
+    return -1;
+}
+
 static bool scan_object(struct scan *s, enum ctx ctx)
 {
     const char *keys[SCAN_MAX_KEYS];
@@ -330,18 +343,9 @@ static bool scan_object(struct scan *s, enum ctx ctx)
             ctx == C_TOP && key_is(k, kn, "text") ? SCAN_MAX_TEXT : SCAN_MAX_STRING;
         if (!scan_value(s, child_ctx(ctx, k, kn), cap, &v) || !member(s, ctx, k, kn, &v))
             return false;
-        ws(s);
-        if (s->p >= s->end)
-            return false;
-        if (*s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (*s->p == '}') {
-            s->p++;
-            return true;
-        }
-        return false;
+        int next = scan_next(s, '}');
+        if (next <= 0)
+            return next == 0;
     }
 }
 
@@ -358,18 +362,9 @@ static bool scan_array(struct scan *s)
         struct val v;
         if (!scan_value(s, C_OTHER, SCAN_MAX_STRING, &v))
             return false;
-        ws(s);
-        if (s->p >= s->end)
-            return false;
-        if (*s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (*s->p == ']') {
-            s->p++;
-            return true;
-        }
-        return false;
+        int next = scan_next(s, ']');
+        if (next <= 0)
+            return next == 0;
     }
 }
 
