@@ -9,18 +9,6 @@
  * partitions). */
 #include "fault_common.h"
 
-/* Waits until percent of the input was published on posts.inbound (the stream's
- * progress, whatever the rebalancing services are doing), and fails if the replay had
- * already ended: each step must fall inside the stream. */
-static size_t at(struct fault_stack *fs, int percent)
-{
-    size_t seen =
-        fault_wait_input(fs, (size_t)fs->posts * (size_t)percent / 100, FAULT_WAIT);
-    if (e2e_wait_stderr(fs->e, fs->ingestor, "replay finished", 0))
-        fail_msg("the stream was through before the scaling step at %d %%", percent);
-    return seen;
-}
-
 static void test_fault_scale(void **state)
 {
     struct e2e *e = *state;
@@ -28,7 +16,7 @@ static void test_fault_scale(void **state)
     struct fault_stack *fs = sc_calloc(1, sizeof(*fs));
     fault_stack_start_opts(e, fs, &opts);
 
-    size_t seen = at(fs, 10);
+    size_t seen = fault_at_input(fs, 10, "fault_scale");
     fprintf(stderr,
             "fault_scale: 1 -> 3 classifiers and routers at %zu of %d posts published\n",
             seen, fs->posts);
@@ -48,7 +36,7 @@ static void test_fault_scale(void **state)
     fprintf(stderr, "fault_scale: the four new replicas had partitions after %lld ms\n",
             (long long)(e2e_now_ms() - t0));
 
-    seen = at(fs, 60);
+    seen = fault_at_input(fs, 60, "fault_scale");
     fprintf(stderr,
             "fault_scale: 3 -> 1 classifiers and routers at %zu of %d posts published\n",
             seen, fs->posts);
